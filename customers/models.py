@@ -1,0 +1,298 @@
+"""Stores, staff, fans (customers) and their orders: the data every other app builds on."""
+
+import hashlib
+import secrets
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from fanops.db import TimestampedModel
+
+
+class Store(TimestampedModel):
+    code = models.CharField(_("code"), max_length=16, unique=True, help_text=_("e.g. S001"))
+    name = models.CharField(_("name"), max_length=100)
+    city = models.CharField(_("city"), max_length=50)
+    address = models.CharField(_("address"), max_length=200, blank=True)
+    latitude = models.DecimalField(_("latitude"), max_digits=9, decimal_places=6, null=True, blank=True)
+    longitude = models.DecimalField(_("longitude"), max_digits=9, decimal_places=6, null=True, blank=True)
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        ordering = ["code"]
+        verbose_name = _("store")
+        verbose_name_plural = _("stores")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(latitude__isnull=True) | Q(latitude__gte=-90, latitude__lte=90),
+                name="store_latitude_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(longitude__isnull=True) | Q(longitude__gte=-180, longitude__lte=180),
+                name="store_longitude_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.name}"
+
+
+class Staff(TimestampedModel):
+    """A store employee or an HQ user: the profile on Django's user that decides what they see."""
+
+    class Role(models.TextChoices):
+        GUIDE = "guide", _("shopping guide")
+        MANAGER = "manager", _("store manager")
+        HQ = "hq", _("headquarters")
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="staff")
+    store = models.ForeignKey(
+        Store, on_delete=models.PROTECT, null=True, blank=True, related_name="staff", verbose_name=_("store")
+    )
+    role = models.CharField(_("role"), max_length=8, choices=Role.choices)
+    work_number = models.CharField(_("work number"), max_length=32, unique=True)
+    name = models.CharField(_("name"), max_length=50)
+    abbreviation = models.CharField(
+        _("abbreviation"), max_length=16, blank=True, help_text=_("Overrides the pinyin initials in remark names.")
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        ordering = ["work_number"]
+        verbose_name = _("staff member")
+        verbose_name_plural = _("staff")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(role="hq") | Q(store__isnull=False), name="staff_store_required_unless_hq"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.work_number})"
+
+    @property
+    def is_hq(self) -> bool:
+        return self.role == self.Role.HQ
+
+    @property
+    def is_manager(self) -> bool:
+        return self.role == self.Role.MANAGER
+
+
+class Customer(TimestampedModel):
+    """A fan: a customer a guide keeps in touch with over WeChat."""
+
+    class Gender(models.TextChoices):
+        FEMALE = "f", _("female")
+        MALE = "m", _("male")
+
+    class Calendar(models.TextChoices):
+        GREGORIAN = "gregorian", _("Gregorian")
+        LUNAR = "lunar", _("lunar")
+
+    phone = models.CharField(_("phone"), max_length=11, unique=True, help_text=_("11-digit mainland mobile"))
+    name = models.CharField(_("name"), max_length=50)
+    gender = models.CharField(_("gender"), max_length=1, choices=Gender.choices, blank=True)
+    store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="customers", verbose_name=_("store"))
+    guide = models.ForeignKey(
+        Staff, on_delete=models.SET_NULL, null=True, blank=True, related_name="customers", verbose_name=_("guide")
+    )
+    # Birthday: calendar empty means unknown; a lunar birthday may be in a leap month.
+    birth_calendar = models.CharField(_("birthday calendar"), max_length=10, choices=Calendar.choices, blank=True)
+    birth_year = models.PositiveSmallIntegerField(_("birth year"), null=True, blank=True)
+    birth_month = models.PositiveSmallIntegerField(_("birth month"), null=True, blank=True)
+    birth_day = models.PositiveSmallIntegerField(_("birth day"), null=True, blank=True)
+    birth_is_leap_month = models.BooleanField(_("leap month"), default=False)
+    city = models.CharField(_("city"), max_length=50, blank=True)
+    latitude = models.DecimalField(_("latitude"), max_digits=9, decimal_places=6, null=True, blank=True)
+    longitude = models.DecimalField(_("longitude"), max_digits=9, decimal_places=6, null=True, blank=True)
+    referrer = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="referrals", verbose_name=_("referrer")
+    )
+    member_since = models.DateField(_("member since"), null=True, blank=True)
+    is_opinion_leader = models.BooleanField(_("opinion leader"), default=False)
+    do_not_contact = models.BooleanField(_("do not contact"), default=False)
+    # Profile (seed 000: the first five are required for a complete card).
+    consumption_notes = models.TextField(_("consumption notes"), blank=True)
+    body_shape = models.CharField(_("body shape"), max_length=30, blank=True)
+    height_cm = models.PositiveSmallIntegerField(
+        _("height (cm)"), null=True, blank=True, validators=[MinValueValidator(50), MaxValueValidator(250)]
+    )
+    skin_tone = models.CharField(_("skin tone"), max_length=30, blank=True)
+    weight_kg = models.DecimalField(
+        _("weight (kg)"), max_digits=5, decimal_places=1, null=True, blank=True,
+        validators=[MinValueValidator(20), MaxValueValidator(300)],
+    )
+    top_size = models.CharField(_("top size"), max_length=10, blank=True)
+    bottom_size = models.CharField(_("bottom size"), max_length=10, blank=True)
+    shoe_size = models.CharField(_("shoe size"), max_length=10, blank=True)
+    favourite_colours = models.CharField(_("favourite colours"), max_length=100, blank=True)
+    notes = models.TextField(_("notes"), blank=True)
+    # WeChat: the remark name as last recorded from the guide's WeChat contacts.
+    wechat_id = models.CharField(_("WeChat ID"), max_length=64, blank=True)
+    wechat_remark = models.CharField(_("WeChat remark"), max_length=64, blank=True)
+    wechat_remark_recorded_at = models.DateTimeField(_("remark recorded at"), null=True, blank=True)
+    # Fact labels (SPEC §2.4), recomputed on every profile save and by the relabel job.
+    zodiac = models.CharField(_("zodiac"), max_length=12, blank=True)
+    birthday_month = models.CharField(_("birthday month"), max_length=3, blank=True)
+    distance = models.CharField(_("distance"), max_length=12, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = _("fan")
+        verbose_name_plural = _("fans")
+        constraints = [
+            models.CheckConstraint(condition=Q(phone__regex=r"^1[3-9][0-9]{9}$"), name="customer_phone_mobile"),
+            models.CheckConstraint(
+                condition=Q(birth_month__isnull=True) | Q(birth_month__gte=1, birth_month__lte=12),
+                name="customer_birth_month_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(birth_day__isnull=True) | Q(birth_day__gte=1, birth_day__lte=31),
+                name="customer_birth_day_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(height_cm__isnull=True) | Q(height_cm__gte=50, height_cm__lte=250),
+                name="customer_height_range",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["store", "guide"], name="customer_store_guide_idx"),
+            models.Index(fields=["store", "birth_calendar", "birth_month", "birth_day"], name="customer_birthday_idx"),
+            models.Index(fields=["name"], name="customer_name_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def phone_masked(self) -> str:
+        from customers.phones import mask_phone
+
+        return mask_phone(self.phone)
+
+
+class Order(TimestampedModel):
+    class Kind(models.TextChoices):
+        SALE = "sale", _("sale")
+        REFUND = "refund", _("refund")
+
+    class PaymentMethod(models.TextChoices):
+        CARD = "card", _("card")
+        EWALLET = "ewallet", _("e-wallet")
+        CASH = "cash", _("cash")
+        OTHER = "other", _("other")
+
+    class Channel(models.TextChoices):
+        POS = "pos", _("point of sale")
+        IMPORT = "import", _("import")
+        ONLINE = "online", _("online")
+
+    store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="orders", verbose_name=_("store"))
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="orders", verbose_name=_("fan"))
+    guide = models.ForeignKey(
+        Staff, on_delete=models.SET_NULL, null=True, blank=True, related_name="orders", verbose_name=_("guide")
+    )
+    external_id = models.CharField(_("external id"), max_length=64, help_text=_("Set by the POS; unique per store."))
+    kind = models.CharField(_("kind"), max_length=8, choices=Kind.choices, default=Kind.SALE)
+    refund_of = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="refunds", verbose_name=_("refund of")
+    )
+    amount = models.DecimalField(_("amount"), max_digits=12, decimal_places=2)
+    paid_at = models.DateTimeField(_("paid at"))
+    payment_method = models.CharField(
+        _("payment method"), max_length=8, choices=PaymentMethod.choices, default=PaymentMethod.OTHER
+    )
+    channel = models.CharField(_("channel"), max_length=8, choices=Channel.choices, default=Channel.POS)
+
+    class Meta:
+        ordering = ["-paid_at", "-id"]
+        verbose_name = _("order")
+        verbose_name_plural = _("orders")
+        constraints = [
+            models.UniqueConstraint(fields=["store", "external_id"], name="order_external_id_unique_per_store"),
+            models.CheckConstraint(
+                condition=Q(amount__gte=0) & Q(amount__lte=1_000_000), name="order_amount_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="refund") | Q(refund_of__isnull=True), name="order_only_refunds_refer_to_a_sale"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["customer", "paid_at"], name="order_customer_paid_idx"),
+            models.Index(fields=["store", "paid_at"], name="order_store_paid_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.store_id}/{self.external_id}"
+
+
+class OrderItem(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="items")
+    sku = models.CharField(_("SKU"), max_length=64)
+    name = models.CharField(_("name"), max_length=200, blank=True)
+    category = models.CharField(_("category"), max_length=50, blank=True)
+    quantity = models.PositiveIntegerField(_("quantity"), validators=[MinValueValidator(1)])
+    unit_price = models.DecimalField(_("unit price"), max_digits=12, decimal_places=2)
+    is_new_arrival = models.BooleanField(_("new arrival"), default=False)
+
+    class Meta:
+        verbose_name = _("order item")
+        verbose_name_plural = _("order items")
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gte=1), name="order_item_quantity_positive"),
+            models.CheckConstraint(condition=Q(unit_price__gte=0), name="order_item_unit_price_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.sku} × {self.quantity}"
+
+
+class PosToken(TimestampedModel):
+    """A POS device's credential. Only the SHA-256 of the key is stored; the key is shown once."""
+
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="pos_tokens", verbose_name=_("store"))
+    name = models.CharField(_("name"), max_length=100)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    key_prefix = models.CharField(_("key prefix"), max_length=8, editable=False)
+    is_active = models.BooleanField(_("active"), default=True)
+    last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("POS token")
+        verbose_name_plural = _("POS tokens")
+
+    def __str__(self) -> str:
+        return f"{self.store_id}: {self.name} ({self.key_prefix}…)"
+
+    @staticmethod
+    def hash_key(key: str) -> str:
+        return hashlib.sha256(key.encode()).hexdigest()
+
+    @classmethod
+    def issue(cls, *, store: Store, name: str) -> tuple["PosToken", str]:
+        """Create a token and return it with the raw key (never stored)."""
+        key = "pos_" + secrets.token_urlsafe(32)
+        token = cls.objects.create(store=store, name=name, key_hash=cls.hash_key(key), key_prefix=key[:8])
+        return token, key
+
+
+class GuideTransfer(models.Model):
+    """One fan handed from one guide to another, by whom and when (WeChat Work limits how often)."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="transfers")
+    from_guide = models.ForeignKey(Staff, on_delete=models.PROTECT, null=True, related_name="+")
+    to_guide = models.ForeignKey(Staff, on_delete=models.PROTECT, related_name="+")
+    moved_by = models.ForeignKey(Staff, on_delete=models.PROTECT, related_name="+")
+    moved_at = models.DateTimeField(db_index=True)
+    from_guide_was_leaving = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-moved_at"]
+        indexes = [models.Index(fields=["customer", "moved_at"], name="transfer_customer_moved_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id}: {self.from_guide_id} → {self.to_guide_id}"

@@ -1,0 +1,150 @@
+"""Computed labels (one row per fan), relabel runs and the per-fan changes they made."""
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Apple(models.TextChoices):
+    BLOSSOM = "blossom", _("苹果花")
+    GREEN = "green", _("青苹果")
+    YELLOW = "yellow", _("黄苹果")
+    RED = "red", _("红苹果")
+    GOLDEN = "golden", _("金苹果")
+
+
+class RfmSegment(models.TextChoices):
+    IMPORTANT_VALUE = "important_value", _("重要价值客户")
+    IMPORTANT_DEVELOPMENT = "important_development", _("重要发展客户")
+    IMPORTANT_RETAIN = "important_retain", _("重要保持客户")
+    IMPORTANT_WINBACK = "important_winback", _("重要挽留客户")
+    GENERAL_VALUE = "general_value", _("一般价值客户")
+    GENERAL_DEVELOPMENT = "general_development", _("一般发展客户")
+    GENERAL_RETAIN = "general_retain", _("一般保持客户")
+    GENERAL_WINBACK = "general_winback", _("一般挽留客户")
+
+
+class RStage(models.TextChoices):
+    ACTIVE = "active", _("活跃")
+    SLEEPING = "sleeping", _("睡眠")
+    PRE_CHURN = "pre_churn", _("预流失")
+    CHURNED = "churned", _("流失")
+
+
+class Membership(models.TextChoices):
+    SUPREME_VIP = "supreme_vip", _("至尊VIP")
+    VIP = "vip", _("VIP")
+    SENIOR = "senior", _("高级会员")
+    REGULAR = "regular", _("普通会员")
+
+
+class Rhythm(models.TextChoices):
+    MONTHLY = "monthly", _("月度")
+    QUARTERLY = "quarterly", _("季度")
+    HALF_YEARLY = "half_yearly", _("半年")
+    YEARLY = "yearly", _("年度")
+    SINGLE = "single", _("单次")
+
+
+class CustomerLabels(models.Model):
+    """Every computed label and metric of one fan, as of the last relabel.
+
+    One row per fan, rewritten nightly: a narrow table with fillfactor 50 so the nightly
+    UPDATE stays HOT. Empty strings mean "no label" (a fan with no sale has no segment).
+    """
+
+    customer = models.OneToOneField(
+        "customers.Customer", on_delete=models.CASCADE, primary_key=True, related_name="labels"
+    )
+    as_of = models.DateField(_("labels as of"), null=True)
+    recency_days = models.IntegerField(null=True)
+    frequency = models.IntegerField(default=0)
+    monetary = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    lifetime_sales = models.IntegerField(default=0)
+    first_sale = models.DateField(null=True)
+    last_sale = models.DateField(null=True)
+    apple = models.CharField(_("apple"), max_length=8, choices=Apple.choices, default=Apple.BLOSSOM)
+    rfm_segment = models.CharField(_("RFM segment"), max_length=24, choices=RfmSegment.choices, blank=True)
+    r_stage = models.CharField(_("R stage"), max_length=10, choices=RStage.choices, blank=True)
+    membership = models.CharField(_("membership"), max_length=12, choices=Membership.choices, blank=True)
+    rhythm = models.CharField(_("rhythm"), max_length=12, choices=Rhythm.choices, blank=True)
+    remark_store_account = models.CharField(max_length=64, blank=True)
+    remark_personal_account = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        verbose_name = _("computed labels")
+        verbose_name_plural = _("computed labels")
+        indexes = [
+            models.Index(fields=["apple"], name="labels_apple_idx"),
+            models.Index(fields=["rfm_segment"], name="labels_segment_idx"),
+            models.Index(fields=["r_stage"], name="labels_stage_idx"),
+            models.Index(fields=["membership"], name="labels_membership_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id}: {self.apple}/{self.rfm_segment}/{self.r_stage}"
+
+
+class RelabelRun(models.Model):
+    class Status(models.TextChoices):
+        RUNNING = "running", _("running")
+        SUCCEEDED = "succeeded", _("succeeded")
+        FAILED = "failed", _("failed")
+        SKIPPED = "skipped", _("skipped")
+
+    as_of = models.DateField(_("as of"))
+    started_at = models.DateTimeField(_("started"), auto_now_add=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.RUNNING)
+    fans_labelled = models.IntegerField(_("fans labelled"), default=0)
+    change_counts = models.JSONField(_("changes per label"), default=dict, blank=True)
+    label_counts = models.JSONField(_("fans per label"), default=dict, blank=True)
+    timings = models.JSONField(_("seconds per phase"), default=dict, blank=True)
+    error = models.TextField(_("error"), blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        verbose_name = _("relabel run")
+        verbose_name_plural = _("relabel runs")
+
+    def __str__(self) -> str:
+        return f"{self.as_of} {self.status}"
+
+
+class LabelChange(models.Model):
+    """A fan's apple, segment or stage moved in a run (the guides' worklists read these)."""
+
+    class Group(models.TextChoices):
+        APPLE = "apple", _("apple")
+        RFM_SEGMENT = "rfm_segment", _("RFM segment")
+        R_STAGE = "r_stage", _("R stage")
+
+    run = models.ForeignKey(RelabelRun, on_delete=models.CASCADE, related_name="changes")
+    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="label_changes")
+    group = models.CharField(max_length=12, choices=Group.choices)
+    from_code = models.CharField(max_length=24, blank=True)
+    to_code = models.CharField(max_length=24, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["customer", "run"], name="label_change_customer_idx"),
+            models.Index(fields=["run", "group", "to_code"], name="label_change_run_group_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} {self.group}: {self.from_code} → {self.to_code}"
+
+
+class AppleQuotaOverride(models.Model):
+    """A store's own target for one apple tier, replacing the brand default (SPEC §2.1)."""
+
+    store = models.ForeignKey("customers.Store", on_delete=models.CASCADE, related_name="apple_quota_overrides")
+    apple = models.CharField(_("apple"), max_length=8, choices=Apple.choices)
+    target = models.PositiveIntegerField(_("target"))
+
+    class Meta:
+        verbose_name = _("apple quota override")
+        verbose_name_plural = _("apple quota overrides")
+        constraints = [models.UniqueConstraint(fields=["store", "apple"], name="apple_quota_unique_per_store")]
+
+    def __str__(self) -> str:
+        return f"{self.store_id} {self.apple}: {self.target}"

@@ -1,0 +1,25 @@
+import pytest
+from django.core.exceptions import ValidationError
+
+from customers.phones import mask_phone, normalize_phone
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["+86 138 0013 8000", "13800138000", "138-0013-8000", "0086 13800138000", "8613800138000"],
+)
+def test_accepted_formats_normalise_to_eleven_digits(raw):
+    assert normalize_phone(raw) == "13800138000"
+
+
+@pytest.mark.parametrize(
+    "raw", ["010-62345678", "1380013800", "138001380001", "1380013800a", "", "12800138000", "+1 4155550100"]
+)
+def test_anything_but_a_mainland_mobile_is_refused(raw):
+    with pytest.raises(ValidationError) as excinfo:
+        normalize_phone(raw)
+    assert excinfo.value.code == "invalid_phone"
+
+
+def test_masking_keeps_the_first_three_and_the_last_four_digits():
+    assert mask_phone("13800138000") == "138****8000"
