@@ -5,44 +5,44 @@ from django.utils.translation import gettext_lazy as _
 
 
 class Apple(models.TextChoices):
-    BLOSSOM = "blossom", _("苹果花")
-    GREEN = "green", _("青苹果")
-    YELLOW = "yellow", _("黄苹果")
-    RED = "red", _("红苹果")
-    GOLDEN = "golden", _("金苹果")
+    BLOSSOM = "blossom", _("apple blossom")
+    GREEN = "green", _("green apple")
+    YELLOW = "yellow", _("yellow apple")
+    RED = "red", _("red apple")
+    GOLDEN = "golden", _("golden apple")
 
 
 class RfmSegment(models.TextChoices):
-    IMPORTANT_VALUE = "important_value", _("重要价值客户")
-    IMPORTANT_DEVELOPMENT = "important_development", _("重要发展客户")
-    IMPORTANT_RETAIN = "important_retain", _("重要保持客户")
-    IMPORTANT_WINBACK = "important_winback", _("重要挽留客户")
-    GENERAL_VALUE = "general_value", _("一般价值客户")
-    GENERAL_DEVELOPMENT = "general_development", _("一般发展客户")
-    GENERAL_RETAIN = "general_retain", _("一般保持客户")
-    GENERAL_WINBACK = "general_winback", _("一般挽留客户")
+    IMPORTANT_VALUE = "important_value", _("important value")
+    IMPORTANT_DEVELOPMENT = "important_development", _("important development")
+    IMPORTANT_RETAIN = "important_retain", _("important retain")
+    IMPORTANT_WINBACK = "important_winback", _("important win-back")
+    GENERAL_VALUE = "general_value", _("general value")
+    GENERAL_DEVELOPMENT = "general_development", _("general development")
+    GENERAL_RETAIN = "general_retain", _("general retain")
+    GENERAL_WINBACK = "general_winback", _("general win-back")
 
 
 class RStage(models.TextChoices):
-    ACTIVE = "active", _("活跃")
-    SLEEPING = "sleeping", _("睡眠")
-    PRE_CHURN = "pre_churn", _("预流失")
-    CHURNED = "churned", _("流失")
+    ACTIVE = "active", _("active")
+    SLEEPING = "sleeping", _("sleeping")
+    PRE_CHURN = "pre_churn", _("pre-churn")
+    CHURNED = "churned", _("churned")
 
 
 class Membership(models.TextChoices):
-    SUPREME_VIP = "supreme_vip", _("至尊VIP")
+    SUPREME_VIP = "supreme_vip", _("supreme VIP")
     VIP = "vip", _("VIP")
-    SENIOR = "senior", _("高级会员")
-    REGULAR = "regular", _("普通会员")
+    SENIOR = "senior", _("senior member")
+    REGULAR = "regular", _("regular member")
 
 
 class Rhythm(models.TextChoices):
-    MONTHLY = "monthly", _("月度")
-    QUARTERLY = "quarterly", _("季度")
-    HALF_YEARLY = "half_yearly", _("半年")
-    YEARLY = "yearly", _("年度")
-    SINGLE = "single", _("单次")
+    MONTHLY = "monthly", _("monthly")
+    QUARTERLY = "quarterly", _("quarterly")
+    HALF_YEARLY = "half_yearly", _("half-yearly")
+    YEARLY = "yearly", _("yearly")
+    SINGLE = "single", _("single purchase")
 
 
 class CustomerLabels(models.Model):

@@ -1,0 +1,3 @@
+"""This app's pages (included by fanops/web_urls.py)."""
+
+urlpatterns: list = []
