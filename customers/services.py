@@ -83,10 +83,8 @@ BIRTHDAY_FIELDS = (
 
 def _fact_labels(customer: Customer) -> dict[str, str]:
     """Zodiac, birthday month and distance of a fan (tagging's rules)."""
-    try:
-        from tagging.facts import fact_labels_for
-    except ImportError:  # tagging not deployed yet: leave the fact labels for the relabel job
-        return {}
+    from tagging.facts import fact_labels_for
+
     return fact_labels_for(customer)
 
 
@@ -96,37 +94,19 @@ def _apply_fact_labels(customer: Customer) -> None:
 
 
 def _validate_birthday(values: dict[str, Any]) -> dict[str, list[str]]:
-    """Errors of a birthday (`birth_*` fields), keyed `birthday`; lunar dates checked by lunardate."""
-    calendar = values.get("birth_calendar") or ""
-    year, month, day = values.get("birth_year"), values.get("birth_month"), values.get("birth_day")
-    leap = bool(values.get("birth_is_leap_month"))
-    if not calendar:
-        if year or month or day or leap:
-            return {"birthday": [str(_("Choose the calendar of the birthday."))]}
-        return {}
-    if calendar not in Customer.Calendar.values:
-        return {"birthday": [str(_("The calendar must be gregorian or lunar."))]}
-    if month is None or day is None:
-        return {"birthday": [str(_("A birthday needs a month and a day."))]}
-    if year is not None and not 1900 <= year <= 2100:
-        return {"birthday": [str(_("Enter a birth year between 1900 and 2100."))]}
-    if calendar == Customer.Calendar.GREGORIAN:
-        if leap:
-            return {"birthday": [str(_("Only lunar birthdays have leap months."))]}
-        try:
-            date(year or 2000, month, day)  # 2000 is a leap year: 02-29 is a valid birthday
-        except (TypeError, ValueError):
-            return {"birthday": [str(_("This date does not exist."))]}
-        return {}
-    if not (1 <= month <= 12 and 1 <= day <= 30):
-        return {"birthday": [str(_("This lunar date does not exist."))]}
-    if year is not None:
-        from lunardate import LunarDate
+    """Errors of a birthday (`birth_*` fields), by tagging's rule (lunar dates via lunardate)."""
+    from tagging.facts import validate_birthday
 
-        try:
-            LunarDate(year, month, day, leap).toSolarDate()
-        except (ValueError, IndexError, TypeError):
-            return {"birthday": [str(_("This lunar date does not exist."))]}
+    try:
+        validate_birthday(
+            calendar=values.get("birth_calendar") or "",
+            year=values.get("birth_year"),
+            month=values.get("birth_month"),
+            day=values.get("birth_day"),
+            is_leap_month=bool(values.get("birth_is_leap_month")),
+        )
+    except ValidationError as exc:
+        return exc.message_dict
     return {}
 
 

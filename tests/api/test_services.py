@@ -60,7 +60,7 @@ def test_update_customer_refuses_a_lunar_day_that_does_not_exist(store, guide):
             changes={"birthday": {"calendar": "lunar", "year": 2023, "month": 1, "day": 30}},
             by=guide,
         )
-    assert "birthday" in exc.value.message_dict
+    assert "birth_day" in exc.value.message_dict
 
 
 def test_update_customer_refuses_a_height_of_251(store, guide):
