@@ -1,0 +1,247 @@
+"""WeChat remark names (SPEC §3, seed 000): build them, and parse them back into their parts.
+
+Store account (门店号):  `WXL-张三-VIP-20240315`  (guide abbreviation, fan, VIP, first date)
+Personal account (个人号): `张三-红苹果-20230105` (old fan: first sale) or `李四-青苹果-张三` (new
+fan: referrer). Parts are joined by settings.REMARK_SEPARATOR; WeChat keeps at most
+settings.REMARK_MAX_LENGTH characters, so only the fan's name is shortened to fit.
+Pure functions: no database, no clock.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from django.conf import settings
+from pypinyin import Style, lazy_pinyin
+
+VIP = "VIP"
+APPLE_ZH = {
+    "blossom": "苹果花",
+    "green": "青苹果",
+    "yellow": "黄苹果",
+    "red": "红苹果",
+    "golden": "金苹果",
+}
+APPLE_BY_ZH = {zh: code for code, zh in APPLE_ZH.items()}
+OLD_FAN_MIN_SALES = 2
+_DATE_RE = re.compile(r"^\d{8}$")
+
+# Surnames whose reading differs from the character's common reading (pypinyin reads words,
+# not surnames): the first character of a guide's name is read as a surname.
+SURNAME_INITIALS = {
+    "曾": "Z", "单": "S", "仇": "Q", "区": "O", "查": "Z", "解": "X", "朴": "P", "繁": "P",
+    "盖": "G", "黑": "H", "乐": "Y", "缪": "M", "尉": "Y", "长": "C", "种": "C", "重": "C",
+    "翟": "Z", "召": "S", "员": "Y", "秘": "B", "覃": "Q", "折": "S", "隗": "W", "句": "G",
+}  # fmt: skip
+
+
+def _separator() -> str:
+    return settings.REMARK_SEPARATOR
+
+
+def _max_length() -> int:
+    return settings.REMARK_MAX_LENGTH
+
+
+def _latin_initial(ch: str) -> str:
+    """'é' → 'E', 'Ｗ' → 'W'; '' if the character is not a Latin letter."""
+    base = unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", ch))[:1]
+    return base.upper() if base.isascii() and base.isalpha() else ""
+
+
+def _is_cjk(ch: str) -> bool:
+    return unicodedata.category(ch) == "Lo" and not _latin_initial(ch)
+
+
+def guide_abbreviation(name: str, override: str = "") -> str:
+    """Upper-case pinyin initials of a guide's name: 王小丽 → `WXL`; `override` wins if set.
+
+    Chinese characters give their pinyin initial (the first one read as a surname); each Latin
+    word gives its first letter (`Amy 王` → `AW`); digits, spaces and punctuation are skipped.
+    Characters pypinyin cannot read (very rare or private-use) are skipped; a name made only of
+    them keeps its first character so the remark still has an abbreviation.
+    """
+    if override and override.strip():
+        return override.strip()
+    name = (name or "").strip()
+    initials: list[str] = []
+    in_latin_word = False
+    first_hanzi = True
+    for ch in name:
+        latin = _latin_initial(ch)
+        if latin:
+            if not in_latin_word:
+                initials.append(latin)
+            in_latin_word = True
+            continue
+        if ch in "'’" and in_latin_word:
+            continue
+        in_latin_word = False
+        if not _is_cjk(ch):
+            continue
+        if first_hanzi and ch in SURNAME_INITIALS:
+            initials.append(SURNAME_INITIALS[ch])
+        else:
+            reading = lazy_pinyin(ch, style=Style.FIRST_LETTER)[0]
+            if reading and reading.isascii() and reading.isalpha():
+                initials.append(reading[0].upper())
+        first_hanzi = False
+    if initials:
+        return "".join(initials)
+    return name[:1]
+
+
+def _fit(fan_name: str, make) -> str:
+    """Shorten only the fan's name (keeping its first characters) until `make(name)` fits."""
+    fan_name = (fan_name or "").strip()
+    text = make(fan_name)
+    cut = fan_name
+    while len(text) > _max_length() and len(cut) > 1:
+        cut = cut[:-1]
+        text = make(cut)
+    return text
+
+
+def _date_part(value: date | datetime | None) -> str:
+    return value.strftime("%Y%m%d") if value else ""
+
+
+def store_account_remark(*, abbreviation: str, fan_name: str, first_date: date | None) -> str:
+    """`WXL-张三-VIP-20240315`; the date part is left out when unknown."""
+    sep = _separator()
+    tail = [VIP] + ([_date_part(first_date)] if first_date else [])
+
+    def make(name: str) -> str:
+        return sep.join([abbreviation, name, *tail])
+
+    return _fit(fan_name, make)
+
+
+def personal_account_remark(
+    *, fan_name: str, apple: str, lifetime_sales: int, first_sale: date | None, referrer_name: str = ""
+) -> str:
+    """Old fan (≥ 2 lifetime sales): `张三-红苹果-20230105`; new fan: `李四-青苹果-张三`.
+
+    The last part is left out when there is no first sale (old fan) or no referrer (new fan).
+    """
+    sep = _separator()
+    apple_zh = APPLE_ZH.get(apple, "")
+    if lifetime_sales >= OLD_FAN_MIN_SALES:
+        last = _date_part(first_sale)
+    else:
+        last = (referrer_name or "").strip()
+    tail = [p for p in (apple_zh, last) if p]
+
+    def make(name: str) -> str:
+        return sep.join([name, *tail])
+
+    return _fit(fan_name, make)
+
+
+@dataclass(frozen=True)
+class ParsedRemark:
+    """A remark name split into its parts. `error` says what could not be parsed ('' if fine)."""
+
+    kind: str = ""  # "store" | "personal" | "" (not parsed)
+    parts: tuple[str, ...] = field(default=())
+    abbreviation: str = ""
+    fan_name: str = ""
+    first_date: date | None = None  # store: member card / first sale; personal: first sale
+    apple: str = ""  # personal only: apple code
+    referrer_name: str = ""  # personal only (new fan)
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.error
+
+    @property
+    def may_be_shortened(self) -> bool:
+        """True when the remark is as long as WeChat allows, so the fan's name may be cut."""
+        return len(_separator().join(self.parts)) >= _max_length()
+
+
+def _parse_date(text: str) -> date | None:
+    if not _DATE_RE.match(text):
+        return None
+    try:
+        return datetime.strptime(text, "%Y%m%d").date()  # noqa: DTZ007 - a calendar date
+    except ValueError:
+        return None
+
+
+def parse_remark(text: str) -> ParsedRemark:
+    """Split a store-account or personal-account remark name back into its parts.
+
+    parse_remark(store_account_remark(...)) and parse_remark(personal_account_remark(...)) give
+    back the parts they were built from (for names without the separator; a shortened name
+    comes back shortened). A remark that fits neither form comes back with `error` set.
+    """
+    sep = _separator()
+    text = (text or "").strip()
+    if not text:
+        return ParsedRemark(error="The remark is empty.")
+    parts = tuple(text.split(sep))
+    n = len(parts)
+
+    # Store account: ABBR-name…-VIP[-YYYYMMDD]
+    vip_at = None
+    if n >= 3 and parts[-1] == VIP:
+        vip_at = n - 1
+    elif n >= 4 and parts[-2] == VIP:
+        vip_at = n - 2
+    if vip_at is not None:
+        abbreviation, fan_name = parts[0], sep.join(parts[1:vip_at])
+        if not abbreviation:
+            return ParsedRemark(parts=parts, error=f"The guide abbreviation before “{fan_name}” is missing.")
+        if not fan_name:
+            return ParsedRemark(parts=parts, error="The fan's name is missing.")
+        first_date = None
+        if vip_at == n - 2:
+            first_date = _parse_date(parts[-1])
+            if first_date is None:
+                return ParsedRemark(
+                    parts=parts, error=f"“{parts[-1]}” after VIP is not a date written YYYYMMDD."
+                )
+        return ParsedRemark(
+            kind="store", parts=parts, abbreviation=abbreviation, fan_name=fan_name, first_date=first_date
+        )
+
+    # Personal account: name…-苹果[-YYYYMMDD | -referrer]
+    apple_at = None
+    if n >= 2 and parts[-1] in APPLE_BY_ZH:
+        apple_at = n - 1
+    elif n >= 3 and parts[-2] in APPLE_BY_ZH:
+        apple_at = n - 2
+    if apple_at is not None:
+        fan_name = sep.join(parts[:apple_at])
+        if not fan_name:
+            return ParsedRemark(parts=parts, error="The fan's name is missing.")
+        apple = APPLE_BY_ZH[parts[apple_at]]
+        first_date, referrer = None, ""
+        if apple_at == n - 2:
+            last = parts[-1]
+            if not last:
+                return ParsedRemark(parts=parts, error=f"The part after “{parts[apple_at]}” is empty.")
+            if _DATE_RE.match(last):
+                first_date = _parse_date(last)
+                if first_date is None:
+                    return ParsedRemark(parts=parts, error=f"“{last}” is not a valid date (YYYYMMDD).")
+            else:
+                referrer = last
+        return ParsedRemark(
+            kind="personal", parts=parts, fan_name=fan_name, apple=apple, first_date=first_date,
+            referrer_name=referrer,
+        )  # fmt: skip
+
+    return ParsedRemark(
+        parts=parts,
+        error=(
+            f"“{text}” is neither a store-account remark (ABBR{sep}name{sep}VIP{sep}YYYYMMDD) nor a "
+            f"personal-account remark (name{sep}apple{sep}…): no “VIP” or apple part "
+            f"({', '.join(APPLE_ZH.values())}) where expected."
+        ),
+    )

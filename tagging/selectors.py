@@ -1,0 +1,205 @@
+"""Reads on the tag vocabulary: filtering fans by tags, a fan's tags, the taxonomy, birthdays."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import date, timedelta
+
+from django.core.exceptions import ValidationError
+from django.db.models import Exists, F, OuterRef, Prefetch, Q, QuerySet
+from django.utils.translation import gettext as _
+from lunardate import LunarDate
+
+from customers.models import Customer
+from tagging.facts import GREGORIAN, LUNAR, lunar_month_length, next_birthday
+from tagging.models import CustomerTag, Tag, TagGroup
+from tagging.services import split_ref
+
+# Computed groups and the column that holds each (lookups from Customer).
+COMPUTED_COLUMNS: dict[str, str] = {
+    "apple": "labels__apple",
+    "rfm_segment": "labels__rfm_segment",
+    "r_stage": "labels__r_stage",
+    "membership": "labels__membership",
+    "rhythm": "labels__rhythm",
+    "zodiac": "zodiac",
+    "birthday_month": "birthday_month",
+    "distance": "distance",
+}
+
+
+def _resolve_for_filter(refs: Iterable[str]) -> dict[str, Tag]:
+    refs = list(dict.fromkeys(refs))
+    if not refs:
+        return {}
+    pairs = {ref: split_ref(ref) for ref in refs}
+    condition = Q()
+    for group, code in pairs.values():
+        condition |= Q(group__code=group, code=code)
+    found = {(t.group.code, t.code): t for t in Tag.objects.select_related("group").filter(condition)}
+    unknown = [ref for ref, pair in pairs.items() if pair not in found]
+    if unknown:
+        raise ValidationError(
+            _("Unknown tag: %(tags)s.") % {"tags": ", ".join(unknown)}, code="unknown_tag"
+        )
+    return {ref: found[pair] for ref, pair in pairs.items()}
+
+
+def _condition(tag: Tag) -> Q:
+    column = COMPUTED_COLUMNS.get(tag.group.code)
+    if column is not None:
+        return Q(**{column: tag.code})
+    return Q(Exists(CustomerTag.objects.filter(tag_id=tag.id, customer_id=OuterRef("pk"))))
+
+
+def filter_customers_by_tags(
+    queryset: QuerySet[Customer],
+    *,
+    all_of: Iterable[str] = (),
+    any_of: Iterable[str] = (),
+    none_of: Iterable[str] = (),
+) -> QuerySet[Customer]:
+    """Fans carrying every tag of `all_of`, at least one of `any_of` and none of `none_of`.
+
+    Tags are "group:code" across manual, event and computed groups. Manual/event tags become
+    EXISTS subqueries on CustomerTag (index tag, customer); computed groups compare the label
+    columns (CustomerLabels or Customer). Unknown references raise ValidationError naming them.
+    """
+    all_of, any_of, none_of = list(all_of), list(any_of), list(none_of)
+    tags = _resolve_for_filter([*all_of, *any_of, *none_of])
+    for ref in all_of:
+        queryset = queryset.filter(_condition(tags[ref]))
+    if any_of:
+        either = Q()
+        manual_ids = [tags[r].id for r in any_of if tags[r].group.code not in COMPUTED_COLUMNS]
+        if manual_ids:
+            either |= Q(Exists(CustomerTag.objects.filter(tag_id__in=manual_ids, customer_id=OuterRef("pk"))))
+        for ref in any_of:
+            if tags[ref].group.code in COMPUTED_COLUMNS:
+                either |= _condition(tags[ref])
+        queryset = queryset.filter(either)
+    for ref in none_of:
+        tag = tags[ref]
+        column = COMPUTED_COLUMNS.get(tag.group.code)
+        if column is None:
+            queryset = queryset.filter(~_condition(tag))
+        elif column.startswith("labels__"):
+            # A fan without a labels row does not carry the label: keep her.
+            queryset = queryset.filter(Q(labels__isnull=True) | ~Q(**{column: tag.code}))
+        else:
+            queryset = queryset.exclude(**{column: tag.code})
+    return queryset
+
+
+def tags_by_customer(customer_ids: Iterable[int]) -> dict[int, list[str]]:
+    """Every fan's tags as "group:code" (manual + event + computed), in taxonomy order; 3 queries."""
+    ids = list(dict.fromkeys(int(i) for i in customer_ids))
+    if not ids:
+        return {}
+    group_order = dict(TagGroup.objects.values_list("code", "order"))
+    result: dict[int, list[tuple[tuple, str]]] = {i: [] for i in ids}
+    for cid, gcode, gorder, tcode, torder in (
+        CustomerTag.objects.filter(customer_id__in=ids)
+        .values_list("customer_id", "tag__group__code", "tag__group__order", "tag__code", "tag__order")
+        .order_by()
+    ):
+        result[cid].append(((gorder, torder, tcode), f"{gcode}:{tcode}"))
+    columns = list(COMPUTED_COLUMNS.values())
+    for row in Customer.objects.filter(id__in=ids).values_list("id", *columns).order_by():
+        cid, values = row[0], row[1:]
+        for group, value in zip(COMPUTED_COLUMNS, values, strict=True):
+            if value:
+                result[cid].append(((group_order.get(group, 0), 0, value), f"{group}:{value}"))
+    return {cid: [ref for _key, ref in sorted(items)] for cid, items in result.items()}
+
+
+def tag_groups(*, kinds: Iterable[str] | None = None) -> QuerySet[TagGroup]:
+    """Active groups with their active tags prefetched (pickers, the API); optionally by kind."""
+    groups = TagGroup.objects.filter(is_active=True)
+    if kinds is not None:
+        groups = groups.filter(kind__in=list(kinds))
+    return groups.order_by("order", "code").prefetch_related(
+        Prefetch("tags", queryset=Tag.objects.filter(is_active=True).order_by("order", "code"))
+    )
+
+
+def _birthday_keys(today: date, within_days: int) -> Q:
+    """A Q matching fans whose birthday falls on a day of [today, today + within_days]."""
+    greg: dict[int, set[int]] = defaultdict(set)
+    lunar: dict[tuple[int, bool], set[int]] = defaultdict(set)
+    for offset in range(within_days + 1):
+        d = today + timedelta(days=offset)
+        greg[d.month].add(d.day)
+        if d.month == 2 and d.day == 28 and not _is_leap_year(d.year):
+            greg[2].add(29)  # Feb 29 fans celebrate on Feb 28 in common years
+        try:
+            ld = LunarDate.fromSolarDate(d.year, d.month, d.day)
+        except (ValueError, IndexError):
+            continue
+        is_leap = bool(ld.isLeapMonth)
+        year_has_leap_here = LunarDate.leapMonthForYear(ld.year) == ld.month
+        days = {ld.day}
+        if ld.day == 29 and lunar_month_length(ld.year, ld.month, is_leap) == 29:
+            days.add(30)  # day-30 birthdays fall on day 29 of a short month
+        lunar[(ld.month, is_leap)] |= days
+        if not is_leap and not year_has_leap_here:
+            # Leap-month birthdays fall in the ordinary month when the year lacks that leap month.
+            lunar[(ld.month, True)] |= days
+    condition = Q()
+    for month, day_set in greg.items():
+        condition |= Q(birth_calendar=GREGORIAN, birth_month=month, birth_day__in=sorted(day_set))
+    for (month, leap), day_set in lunar.items():
+        condition |= Q(
+            birth_calendar=LUNAR, birth_month=month, birth_is_leap_month=leap, birth_day__in=sorted(day_set)
+        )
+    return condition
+
+
+def _is_leap_year(year: int) -> bool:
+    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+
+
+def upcoming_birthdays(*, customers: QuerySet[Customer], today: date, within_days: int) -> list[Customer]:
+    """Fans of `customers` whose next birthday is within `within_days` days of `today`.
+
+    Filters in SQL on (calendar, month, day, leap) keys of the dates in the window (index
+    customer_birthday_idx); only the matched fans get their date computed in Python. Each fan
+    comes back with `next_birthday` set, ordered by that date then id.
+    """
+    if within_days < 0:
+        return []
+    matched = []
+    for fan in customers.filter(_birthday_keys(today, within_days)):
+        when = next_birthday(
+            calendar=fan.birth_calendar,
+            year=fan.birth_year,
+            month=fan.birth_month,
+            day=fan.birth_day,
+            is_leap_month=fan.birth_is_leap_month,
+            today=today,
+        )
+        if when is not None and (when - today).days <= within_days:
+            fan.next_birthday = when
+            matched.append(fan)
+    matched.sort(key=lambda f: (f.next_birthday, f.pk))
+    return matched
+
+
+def remark_mismatches(*, customers: QuerySet[Customer]) -> QuerySet[Customer]:
+    """Fans whose WeChat remark (as last recorded) is neither standard remark name.
+
+    Only fans with a recorded remark and a computed standard are listed; the standards are
+    annotated as `standard_store_remark` and `standard_personal_remark`.
+    """
+    return (
+        customers.exclude(wechat_remark="")
+        .filter(labels__isnull=False)
+        .annotate(
+            standard_store_remark=F("labels__remark_store_account"),
+            standard_personal_remark=F("labels__remark_personal_account"),
+        )
+        .exclude(Q(standard_store_remark="") & Q(standard_personal_remark=""))
+        .exclude(wechat_remark=F("standard_store_remark"))
+        .exclude(wechat_remark=F("standard_personal_remark"))
+    )
