@@ -1,0 +1,487 @@
+"""Writes of segmentation: the relabel job (SPEC §4).
+
+Use cases:
+- `relabel(*, as_of, store_codes=None, progress=None)`: recompute every computed label for one
+  `as_of`, one run at a time, all or nothing, recorded as a `RelabelRun` with per-fan changes.
+- `relabel_distributed(*, as_of)`: the same with the order aggregation split by store across
+  Celery workers (see docs/scaling.md).
+
+Phases (timed into `RelabelRun.timings`): aggregate (one GROUP BY over the orders), fans (every fan
+with what apples and remark names need), classify (pandas, `rules.classify`), remarks, stage
+(COPY into a temp table), switch (one transaction: LabelChange rows, one UPDATE … FROM, INSERT of
+missing rows, fact labels, run record).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import io
+import logging
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date
+
+import numpy as np
+import pandas as pd
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from customers.models import Customer, Store
+from segmentation import rules, selectors
+from segmentation.models import CustomerLabels, LabelChange, RelabelRun
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[str, float], None]
+
+# pg_try_advisory_lock key: the first 8 bytes of sha256("fanops.relabel") as a signed bigint.
+LOCK_KEY = int.from_bytes(hashlib.sha256(b"fanops.relabel").digest()[:8], "big", signed=True)
+STAGE_TABLE = "segmentation_relabel_stage"
+# Measured at 1M fans / 10M orders: without these the aggregate is sort-based (≈ 20 s) and JIT
+# compilation adds seconds to every big statement.
+PG_JOB_SETTINGS = ("SET LOCAL jit = off", "SET LOCAL work_mem = '256MB'")
+# Test hook: FANOPS_RELABEL_PAUSE="switch:30" sleeps 30 s inside that phase (kill -9 tests).
+PAUSE_ENV = "FANOPS_RELABEL_PAUSE"
+
+STAGE_COLUMNS = [
+    "customer_id",
+    "recency_days",
+    "frequency",
+    "monetary_cents",
+    "lifetime_sales",
+    "first_sale",
+    "last_sale",
+    "apple",
+    "rfm_segment",
+    "r_stage",
+    "membership",
+    "rhythm",
+    "remark_store_account",
+    "remark_personal_account",
+]
+LABEL_TEXT_COLUMNS = [
+    "apple",
+    "rfm_segment",
+    "r_stage",
+    "membership",
+    "rhythm",
+    "remark_store_account",
+    "remark_personal_account",
+]
+CHANGE_GROUPS = [LabelChange.Group.APPLE, LabelChange.Group.RFM_SEGMENT, LabelChange.Group.R_STAGE]
+COUNTED_GROUPS = ["apple", "rfm_segment", "r_stage", "membership", "rhythm"]
+
+
+class RelabelLocked(Exception):
+    """Another relabel run holds the lock."""
+
+
+# --- lock ---------------------------------------------------------------------------------------
+
+
+def _lock_file_path() -> str:
+    name = str(connection.settings_dict["NAME"])
+    if name and os.sep in name and "mode=memory" not in name:
+        return name + ".relabel.lock"
+    digest = hashlib.sha256(name.encode()).hexdigest()[:16]
+    return os.path.join(tempfile.gettempdir(), f"fanops-relabel-{digest}.lock")
+
+
+@contextmanager
+def relabel_lock() -> Iterator[bool]:
+    """Hold the one-run-at-a-time lock for the block; yields False (at once) when it is taken.
+
+    PostgreSQL: a session-level advisory lock on this connection — every process and machine
+    using the database sees it, and it is released when the session ends, even on SIGKILL.
+    SQLite: an flock() on a file next to the database (released by the kernel on exit).
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", [LOCK_KEY])
+            acquired = bool(cursor.fetchone()[0])
+        try:
+            yield acquired
+        finally:
+            if acquired:
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_unlock(%s)", [LOCK_KEY])
+        return
+    handle = open(_lock_file_path(), "a+")  # noqa: SIM115 - held for the whole block
+    try:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    finally:
+        handle.close()
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def _checkpoint(phase: str) -> None:
+    """Called as each phase ends; tests patch it to inject failures or pause via PAUSE_ENV."""
+    pause = os.environ.get(PAUSE_ENV, "")
+    if pause.partition(":")[0] == phase:
+        print(f"relabel paused at {phase}", file=sys.stderr, flush=True)
+        time.sleep(float(pause.partition(":")[2] or 30))
+
+
+@contextmanager
+def _job_transaction() -> Iterator[None]:
+    """A transaction with the job's PostgreSQL settings (SET LOCAL ends with it)."""
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                for statement in PG_JOB_SETTINGS:
+                    cursor.execute(statement)
+        yield
+
+
+def _optional(module: str, name: str):
+    """A contract function of another app, or None when that app does not provide it (yet)."""
+    try:
+        imported = __import__(module, fromlist=[name])
+    except ImportError:
+        return None
+    return getattr(imported, name, None)
+
+
+def _as_date(value) -> date | None:
+    if value is None or value is pd.NaT or (isinstance(value, float) and np.isnan(value)):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.date()
+    return value
+
+
+def remark_names(frame: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """Standard WeChat remark names (store account, personal account) for each row of `frame`.
+
+    `frame` holds the fan columns of `selectors.FAN_COLUMNS` and the classified labels. The
+    rules themselves are `tagging.remarks` (SPEC §3); guide abbreviations are computed once per
+    guide.
+    """
+    store_remark = _optional("tagging.remarks", "store_account_remark")
+    personal_remark = _optional("tagging.remarks", "personal_account_remark")
+    abbreviation_of = _optional("tagging.remarks", "guide_abbreviation")
+    count = len(frame)
+    if store_remark is None or personal_remark is None or abbreviation_of is None:
+        return [""] * count, [""] * count
+    abbreviations: dict[tuple[str, str], str] = {}
+    guide_names = frame["guide_name"].tolist()
+    overrides = frame["guide_abbreviation"].tolist()
+    abbreviation = []
+    for guide, override in zip(guide_names, overrides, strict=True):
+        key = (guide, override)
+        if key not in abbreviations:
+            abbreviations[key] = abbreviation_of(guide, override) if (guide or override) else ""
+        abbreviation.append(abbreviations[key])
+    names = frame["name"].tolist()
+    member_since = frame["member_since"].tolist()
+    first_sale = frame["first_sale"].tolist()
+    apples = frame["apple"].tolist()
+    lifetime = frame["lifetime_sales"].tolist()
+    referrers = frame["referrer_name"].tolist()
+    store_names, personal_names = [], []
+    for i in range(count):
+        first = _as_date(first_sale[i])
+        store_names.append(
+            store_remark(
+                abbreviation=abbreviation[i],
+                fan_name=names[i],
+                first_date=_as_date(member_since[i]) or first,
+            )
+        )
+        personal_names.append(
+            personal_remark(
+                fan_name=names[i],
+                apple=apples[i],
+                lifetime_sales=int(lifetime[i]),
+                first_sale=first,
+                referrer_name=referrers[i],
+            )
+        )
+    return store_names, personal_names
+
+
+# --- staging and switch -------------------------------------------------------------------------
+
+
+def _create_stage(cursor) -> None:
+    temp = "TEMPORARY "
+    cursor.execute(f"DROP TABLE IF EXISTS {STAGE_TABLE}")
+    cursor.execute(
+        f"""CREATE {temp}TABLE {STAGE_TABLE} (
+            customer_id bigint PRIMARY KEY,
+            recency_days integer,
+            frequency integer NOT NULL,
+            monetary_cents bigint NOT NULL,
+            lifetime_sales integer NOT NULL,
+            first_sale date,
+            last_sale date,
+            apple varchar(8) NOT NULL,
+            rfm_segment varchar(24) NOT NULL,
+            r_stage varchar(10) NOT NULL,
+            membership varchar(12) NOT NULL,
+            rhythm varchar(12) NOT NULL,
+            remark_store_account varchar(64) NOT NULL,
+            remark_personal_account varchar(64) NOT NULL
+        )"""
+    )
+
+
+def stage_labels(labels: pd.DataFrame) -> None:
+    """Load the classified labels (STAGE_COLUMNS) into the session's staging table.
+
+    PostgreSQL: one COPY from a CSV buffer; SQLite: executemany (correctness, not speed).
+    """
+    frame = labels[STAGE_COLUMNS]
+    with connection.cursor() as cursor:
+        _create_stage(cursor)
+        if connection.vendor == "postgresql":
+            buffer = io.StringIO()
+            frame.to_csv(buffer, index=False, header=False, date_format="%Y-%m-%d")
+            buffer.seek(0)
+            not_null = ", ".join(LABEL_TEXT_COLUMNS)
+            cursor.cursor.copy_expert(
+                f"COPY {STAGE_TABLE} ({', '.join(STAGE_COLUMNS)}) FROM STDIN "
+                f"WITH (FORMAT csv, FORCE_NOT_NULL ({not_null}))",
+                buffer,
+            )
+            cursor.execute(f"ANALYZE {STAGE_TABLE}")
+            return
+        rows = []
+        for record in frame.itertuples(index=False, name=None):
+            row = list(record)
+            row[1] = None if pd.isna(row[1]) else int(row[1])
+            row[5] = None if pd.isna(row[5]) else row[5].date().isoformat()
+            row[6] = None if pd.isna(row[6]) else row[6].date().isoformat()
+            for j in (0, 2, 3, 4):
+                row[j] = int(row[j])
+            rows.append(row)
+        placeholders = ", ".join(["%s"] * len(STAGE_COLUMNS))
+        cursor.executemany(
+            f"INSERT INTO {STAGE_TABLE} ({', '.join(STAGE_COLUMNS)}) VALUES ({placeholders})", rows
+        )
+
+
+def _drop_stage() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {STAGE_TABLE}")
+
+
+def switch_labels(*, run: RelabelRun, as_of: date) -> dict[str, dict[str, int]]:
+    """Apply the staging table to CustomerLabels; the caller holds the transaction.
+
+    1. LabelChange rows for fans whose apple, segment or stage differs (INSERT … SELECT);
+    2. one UPDATE … FROM of every existing row; 3. INSERT of fans without a row.
+    Returns the change counts per group, "from→to". Fans deleted meanwhile are skipped.
+    """
+    labels = CustomerLabels._meta.db_table
+    changes = LabelChange._meta.db_table
+    customers = Customer._meta.db_table
+    money = "(s.monetary_cents::numeric / 100)" if connection.vendor == "postgresql" else "(s.monetary_cents / 100.0)"
+    exists = f"EXISTS (SELECT 1 FROM {customers} c WHERE c.id = s.customer_id)"
+    selects = " UNION ALL ".join(
+        f"""SELECT %(run)s, s.customer_id, '{group}', COALESCE(l.{group}, ''), s.{group}
+              FROM {STAGE_TABLE} s LEFT JOIN {labels} l ON l.customer_id = s.customer_id
+             WHERE COALESCE(l.{group}, '') <> s.{group} AND {exists}"""
+        for group in CHANGE_GROUPS
+    )
+    assignments = ", ".join(
+        ["as_of = %(as_of)s", f"monetary = {money}"]
+        + [f"{c} = s.{c}" for c in STAGE_COLUMNS if c not in ("customer_id", "monetary_cents")]
+    )
+    label_columns = ["customer_id", "as_of", "monetary"] + [
+        c for c in STAGE_COLUMNS if c not in ("customer_id", "monetary_cents")
+    ]
+    values = ["s.customer_id", "%(as_of)s", money] + [f"s.{c}" for c in label_columns[3:]]
+    params = {"run": run.pk, "as_of": as_of}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'INSERT INTO {changes} (run_id, customer_id, "group", from_code, to_code) {selects}', params
+        )
+        cursor.execute(
+            f"UPDATE {labels} SET {assignments} FROM {STAGE_TABLE} s WHERE {labels}.customer_id = s.customer_id",
+            params,
+        )
+        _checkpoint("switch_updated")
+        cursor.execute(
+            f"""INSERT INTO {labels} ({", ".join(label_columns)})
+                SELECT {", ".join(values)} FROM {STAGE_TABLE} s
+                 WHERE NOT EXISTS (SELECT 1 FROM {labels} l WHERE l.customer_id = s.customer_id)
+                   AND {exists}""",
+            params,
+        )
+        cursor.execute(
+            f'SELECT "group", from_code, to_code, COUNT(*) FROM {changes} WHERE run_id = %(run)s '
+            'GROUP BY "group", from_code, to_code',
+            params,
+        )
+        counts: dict[str, dict[str, int]] = {str(g): {} for g in CHANGE_GROUPS}
+        for group, from_code, to_code, n in cursor.fetchall():
+            counts[group][f"{from_code}→{to_code}"] = n
+    return counts
+
+
+def label_counts(labels: pd.DataFrame) -> dict[str, dict[str, int]]:
+    """Fans per code of each computed group ('' counted as "none")."""
+    return {
+        group: {
+            (code or "none"): int(n)
+            for code, n in labels[group].value_counts(sort=False).sort_index().items()
+        }
+        for group in COUNTED_GROUPS
+    }
+
+
+# --- the job ------------------------------------------------------------------------------------
+
+
+class _Timer:
+    def __init__(self, progress: Progress | None) -> None:
+        self.progress = progress
+        self.timings: dict[str, float] = {}
+        self._started = time.perf_counter()
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        yield
+        self.timings[name] = round(time.perf_counter() - started, 3)
+        _checkpoint(name)
+        if self.progress:
+            self.progress(name, self.timings[name])
+
+    def total(self) -> float:
+        return round(time.perf_counter() - self._started, 3)
+
+
+def _store_ids(store_codes: list[str] | None) -> list[int] | None:
+    if not store_codes:
+        return None
+    ids = dict(Store.objects.filter(code__in=store_codes).values_list("code", "id"))
+    unknown = sorted(set(store_codes) - set(ids))
+    if unknown:
+        raise ValueError(f"unknown store code(s): {', '.join(unknown)}")
+    return list(ids.values())
+
+
+def compute_labels(
+    *, as_of: date, inputs: pd.DataFrame, store_ids: list[int] | None, timer: _Timer
+) -> pd.DataFrame:
+    """Classify every fan of `inputs` (the whole brand), keep `store_ids`' fans, add remark names."""
+    with timer.phase("classify"):
+        labels = rules.classify(
+            inputs[rules.INPUT_COLUMNS], as_of=as_of, red_min_spend=settings.APPLE_RED_MIN_SPEND
+        )
+        for column in ("store_id", "name", "member_since", "guide_name", "guide_abbreviation", "referrer_name"):
+            labels[column] = inputs[column].to_numpy()
+        if store_ids is not None:
+            labels = labels[labels["store_id"].isin(store_ids)].reset_index(drop=True)
+    with timer.phase("remarks"):
+        labels["remark_store_account"], labels["remark_personal_account"] = remark_names(labels)
+    return labels
+
+
+def _refresh_fact_labels(customer_ids: list[int] | None) -> str:
+    """Refresh zodiac, birthday month and distance (tagging's contract) inside the switch.
+
+    In a savepoint: a failure there is logged and reported in the run's `error`, but does not
+    cost the night's apple/RFM labels. Returns the warning text ('' when fine).
+    """
+    refresh_facts = _optional("tagging.facts", "refresh_fact_labels")
+    if refresh_facts is None:
+        return ""
+    try:
+        with transaction.atomic():
+            refresh_facts(customer_ids=customer_ids)
+    except Exception as exc:
+        logger.exception("fact labels were not refreshed")
+        return f"fact labels not refreshed: {type(exc).__name__}: {exc}"[:5000]
+    return ""
+
+
+def write_labels(
+    *, run: RelabelRun, as_of: date, labels: pd.DataFrame, timer: _Timer, scoped: bool = False
+) -> RelabelRun:
+    """Stage `labels` and switch them in one transaction, recording the run as succeeded.
+
+    `scoped`: `labels` covers only some fans, so fact labels are refreshed for those only.
+    """
+    try:
+        with timer.phase("stage"):
+            stage_labels(labels)
+        with timer.phase("switch"), _job_transaction():
+            change_counts = switch_labels(run=run, as_of=as_of)
+            run.error = _refresh_fact_labels(labels["customer_id"].tolist() if scoped else None)
+            run.status = RelabelRun.Status.SUCCEEDED
+            run.fans_labelled = len(labels)
+            run.change_counts = change_counts
+            run.label_counts = label_counts(labels)
+            run.finished_at = timezone.now()
+            run.save()
+    finally:
+        _drop_stage()
+    run.timings = {**timer.timings, "total": timer.total()}
+    RelabelRun.objects.filter(pk=run.pk).update(timings=run.timings)
+    return run
+
+
+def _fail(run: RelabelRun, exc: BaseException, timer: _Timer) -> RelabelRun:
+    logger.exception("relabel for %s failed", run.as_of)
+    run.status = RelabelRun.Status.FAILED
+    run.error = f"{type(exc).__name__}: {exc}"[:5000]
+    run.finished_at = timezone.now()
+    run.timings = {**timer.timings, "total": timer.total()}
+    run.save(update_fields=["status", "error", "finished_at", "timings"])
+    return run
+
+
+def relabel(*, as_of: date, store_codes: list[str] | None = None, progress: Progress | None = None) -> RelabelRun:
+    """Recompute every computed label for `as_of`. Safe to repeat; refuses to overlap.
+
+    - One at a time: while another run holds the lock this records a `skipped` run and returns.
+    - All or nothing: labels are computed into a staging table and switched in one transaction;
+      on any error the labels stay as they were and the run is recorded `failed` with the error.
+    - `store_codes`: only those stores' fans are written (and their changes recorded); the RFM
+      means and membership ranks are still over every buyer of the brand (SPEC §3's P).
+    - Deterministic: the same orders and `as_of` give the same labels.
+    """
+    with relabel_lock() as acquired:
+        if not acquired:
+            return RelabelRun.objects.create(
+                as_of=as_of,
+                status=RelabelRun.Status.SKIPPED,
+                finished_at=timezone.now(),
+                error="Another relabel run holds the lock.",
+            )
+        run = RelabelRun.objects.create(as_of=as_of, status=RelabelRun.Status.RUNNING)
+        timer = _Timer(progress)
+        try:
+            store_ids = _store_ids(store_codes)
+            with timer.phase("aggregate"), _job_transaction():
+                aggregates = selectors.buyer_aggregates(as_of=as_of)
+            with timer.phase("fans"):
+                fans = selectors.fan_rows()
+                inputs = selectors.combine(fans, aggregates)
+                del aggregates, fans
+            labels = compute_labels(as_of=as_of, inputs=inputs, store_ids=store_ids, timer=timer)
+            del inputs
+            return write_labels(
+                run=run, as_of=as_of, labels=labels, timer=timer, scoped=store_ids is not None
+            )
+        except Exception as exc:  # recorded, never half-applied
+            return _fail(run, exc, timer)
