@@ -1,0 +1,33 @@
+from django.contrib import admin
+
+from campaigns.models import AudienceMember, Campaign, CheckIn, Playbook
+
+
+@admin.register(Playbook)
+class PlaybookAdmin(admin.ModelAdmin):
+    list_display = ["rfm_segment", "action_zh", "default_message"]
+    search_fields = ["rfm_segment", "action_zh", "action_en"]
+
+
+@admin.register(Campaign)
+class CampaignAdmin(admin.ModelAdmin):
+    list_display = ["code", "name", "kind", "starts_on", "ends_on", "holdout_percent", "frozen_at"]
+    list_filter = ["kind"]
+    search_fields = ["code", "name"]
+    filter_horizontal = ["stores"]
+    readonly_fields = ["frozen_at", "freeze_report", "audience_filter", "created_by"]
+
+
+@admin.register(AudienceMember)
+class AudienceMemberAdmin(admin.ModelAdmin):
+    list_display = ["campaign", "customer", "group", "guide", "apple", "rfm_segment"]
+    list_filter = ["group"]
+    raw_id_fields = ["campaign", "customer", "guide"]
+    list_select_related = ["campaign", "customer", "guide"]
+
+
+@admin.register(CheckIn)
+class CheckInAdmin(admin.ModelAdmin):
+    list_display = ["campaign", "customer", "checked_in_at", "by"]
+    raw_id_fields = ["campaign", "customer", "by", "pos_token"]
+    list_select_related = ["campaign", "customer", "by"]

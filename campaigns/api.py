@@ -1,0 +1,209 @@
+"""Campaign endpoints (SPEC §5): thin adapters over campaigns.services / campaigns.selectors."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from rest_framework import serializers, status
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from campaigns import services
+from campaigns.models import HOLDOUT_MAX_PERCENT, SEED_MAX, Campaign
+from campaigns.selectors import (
+    campaign_results,
+    campaigns_visible_to,
+    can_change_campaign,
+    can_manage_campaigns,
+)
+from customers.auth import PosDevice
+from customers.models import Customer
+from customers.selectors import Actor, staff_of
+
+
+def actor_of(request: Request) -> Actor:
+    """The POS device or the active staff profile behind a request (403 for anyone else)."""
+    if isinstance(request.user, PosDevice):
+        return request.user
+    staff = staff_of(request.user)
+    if staff is None:
+        raise PermissionDenied(_("No staff profile."))
+    return staff
+
+
+def manager_or_hq(request: Request) -> Actor:
+    actor = actor_of(request)
+    if not can_manage_campaigns(actor):
+        raise PermissionDenied(_("Only store managers and headquarters plan events."))
+    return actor
+
+
+class CampaignOutputSerializer(serializers.ModelSerializer):
+    stores = serializers.SlugRelatedField(many=True, read_only=True, slug_field="code")
+
+    class Meta:
+        model = Campaign
+        fields = [
+            "code",
+            "name",
+            "kind",
+            "stores",
+            "starts_on",
+            "ends_on",
+            "goal",
+            "holdout_percent",
+            "seed",
+            "message_template",
+            "audience_filter",
+            "frozen_at",
+            "freeze_report",
+        ]
+
+
+class AudienceFilterSerializer(serializers.Serializer):
+    all = serializers.ListField(
+        child=serializers.CharField(max_length=120), required=False, default=list
+    )
+    any = serializers.ListField(
+        child=serializers.CharField(max_length=120), required=False, default=list
+    )
+    none = serializers.ListField(
+        child=serializers.CharField(max_length=120), required=False, default=list
+    )
+
+
+class CampaignListCreateApi(APIView):
+    """GET: the events of the caller's store(s); POST: plan one (managers and HQ)."""
+
+    class InputSerializer(serializers.Serializer):
+        code = serializers.SlugField(max_length=40)
+        name = serializers.CharField(max_length=100)
+        kind = serializers.ChoiceField(choices=Campaign.Kind.choices)
+        stores = serializers.ListField(child=serializers.CharField(max_length=16), required=False)
+        starts_on = serializers.DateField()
+        ends_on = serializers.DateField()
+        goal = serializers.CharField(required=False, allow_blank=True, default="")
+        holdout_percent = serializers.IntegerField(
+            min_value=0, max_value=HOLDOUT_MAX_PERCENT, default=10
+        )
+        seed = serializers.IntegerField(min_value=0, max_value=SEED_MAX, required=False)
+        message_template = serializers.CharField(required=False, allow_blank=True, default="")
+        audience = AudienceFilterSerializer(required=False)
+
+        def validate(self, data: dict) -> dict:
+            if data["ends_on"] < data["starts_on"]:
+                raise serializers.ValidationError(
+                    {"ends_on": [_("The event cannot end before it starts.")]}
+                )
+            return data
+
+    def get(self, request: Request) -> Response:
+        actor = manager_or_hq(request)
+        campaigns = campaigns_visible_to(actor).prefetch_related("stores")
+        return Response({"results": CampaignOutputSerializer(campaigns, many=True).data})
+
+    def post(self, request: Request) -> Response:
+        actor = manager_or_hq(request)
+        payload = self.InputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        campaign = services.create_campaign(
+            actor=actor,
+            code=data["code"],
+            name=data["name"],
+            kind=data["kind"],
+            starts_on=data["starts_on"],
+            ends_on=data["ends_on"],
+            store_codes=data.get("stores"),
+            holdout_percent=data["holdout_percent"],
+            seed=data.get("seed"),
+            goal=data["goal"],
+            message_template=data["message_template"],
+            audience=data.get("audience"),
+        )
+        return Response(CampaignOutputSerializer(campaign).data, status=status.HTTP_201_CREATED)
+
+
+def _campaign_for(actor: Actor, code: str) -> Campaign:
+    return get_object_or_404(campaigns_visible_to(actor), code=code)
+
+
+class CampaignDetailApi(APIView):
+    def get(self, request: Request, code: str) -> Response:
+        actor = manager_or_hq(request)
+        return Response(CampaignOutputSerializer(_campaign_for(actor, code)).data)
+
+
+class CampaignAudienceApi(APIView):
+    """POST {"all", "any", "none"}: freeze the audience; answers the counts per rule (SPEC §5)."""
+
+    def post(self, request: Request, code: str) -> Response:
+        actor = manager_or_hq(request)
+        campaign = _campaign_for(actor, code)
+        if not can_change_campaign(actor=actor, campaign=campaign):
+            raise PermissionDenied(_("Only headquarters changes an event of several stores."))
+        payload = AudienceFilterSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        try:
+            report = services.freeze_audience(
+                campaign=campaign, audience=payload.validated_data, now=timezone.now()
+            )
+        except services.CampaignConflict as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        return Response(report)
+
+
+class CampaignCheckInApi(APIView):
+    """POST {"phone"}: 201 for the first check-in, 200 after; 404 when the phone is not a fan."""
+
+    class InputSerializer(serializers.Serializer):
+        phone = serializers.CharField(max_length=32)
+
+    def post(self, request: Request, code: str) -> Response:
+        actor = actor_of(request)
+        campaign = _campaign_for(actor, code)
+        payload = self.InputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        try:
+            customer = services.find_fan_for_check_in(
+                actor=actor, phone=payload.validated_data["phone"]
+            )
+        except DjangoValidationError as exc:
+            return Response({"phone": exc.messages}, status=status.HTTP_400_BAD_REQUEST)
+        except Customer.DoesNotExist:
+            return Response(
+                {
+                    "detail": _(
+                        "This phone is not a fan yet. Register the fan first with POST /api/v1/customers/."
+                    ),
+                    "register": "/api/v1/customers/",
+                },
+                status=status.HTTP_404_NOT_FOUND,
+            )
+        is_pos = isinstance(actor, PosDevice)
+        record, created = services.check_in(
+            campaign=campaign,
+            customer=customer,
+            now=timezone.now(),
+            by=None if is_pos else actor,
+            pos_token=actor.token if is_pos else None,
+        )
+        body = {
+            "campaign": campaign.code,
+            "customer": customer.pk,
+            "name": customer.name,
+            "checked_in_at": record.checked_in_at,
+            "created": created,
+        }
+        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class CampaignResultsApi(APIView):
+    def get(self, request: Request, code: str) -> Response:
+        actor = manager_or_hq(request)
+        campaign = _campaign_for(actor, code)
+        return Response(campaign_results(campaign=campaign, actor=actor))
