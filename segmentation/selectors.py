@@ -162,7 +162,9 @@ def buyer_aggregates(*, as_of: date, store_ids: list[int] | None = None) -> pd.D
     """One row per fan with a sale on or before `as_of` (AGGREGATE_COLUMNS), one GROUP BY."""
     params = cutoffs(as_of=as_of)
     frame = frame_from_query(
-        aggregate_sql(vendor=connection.vendor, store_ids=store_ids), params, columns=AGGREGATE_COLUMNS
+        aggregate_sql(vendor=connection.vendor, store_ids=store_ids),
+        params,
+        columns=AGGREGATE_COLUMNS,
     )
     for column in ("last_sale", "first_sale", "window_first_sale", "window_last_sale"):
         if connection.vendor == "postgresql":
@@ -199,7 +201,9 @@ def relabel_inputs(*, as_of: date, store_ids: list[int] | None = None) -> pd.Dat
     some (as `services.relabel` does); `store_ids` here serves the per-store split of the
     distributed run, whose parts are combined before classifying.
     """
-    return combine(fan_rows(store_ids=store_ids), buyer_aggregates(as_of=as_of, store_ids=store_ids))
+    return combine(
+        fan_rows(store_ids=store_ids), buyer_aggregates(as_of=as_of, store_ids=store_ids)
+    )
 
 
 # --- apple quotas -----------------------------------------------------------------------------
@@ -234,7 +238,9 @@ def _tiers(targets: dict[str, int], actuals: dict[str, int]) -> list[dict]:
 def store_apple_targets(*, store_ids: list[int]) -> dict[int, dict[str, int]]:
     """Target per store and tier: the brand default × unit unless the store overrides it."""
     targets = {sid: {str(a): _default_target(a) for a in APPLE_TIERS} for sid in store_ids}
-    for row in AppleQuotaOverride.objects.filter(store_id__in=store_ids).values("store_id", "apple", "target"):
+    for row in AppleQuotaOverride.objects.filter(store_id__in=store_ids).values(
+        "store_id", "apple", "target"
+    ):
         targets[row["store_id"]][row["apple"]] = row["target"]
     return targets
 
@@ -256,7 +262,9 @@ def company_apple_quota() -> dict:
 
     `{"as_of", "tiers": [...], "stores": [{"store", "name", "tiers": [...]}]}`.
     """
-    stores = list(Store.objects.filter(is_active=True).order_by("code").values("id", "code", "name"))
+    stores = list(
+        Store.objects.filter(is_active=True).order_by("code").values("id", "code", "name")
+    )
     ids = [s["id"] for s in stores]
     targets = store_apple_targets(store_ids=ids)
     actuals: dict[int, dict[str, int]] = {sid: {} for sid in ids}
@@ -277,9 +285,17 @@ def company_apple_quota() -> dict:
             total_targets[key] = total_targets.get(key, 0) + targets[s["id"]][key]
             total_actuals[key] = total_actuals.get(key, 0) + actuals[s["id"]].get(key, 0)
         rows.append(
-            {"store": s["code"], "name": s["name"], "tiers": _tiers(targets[s["id"]], actuals[s["id"]])}
+            {
+                "store": s["code"],
+                "name": s["name"],
+                "tiers": _tiers(targets[s["id"]], actuals[s["id"]]),
+            }
         )
-    return {"as_of": _last_run_as_of(), "tiers": _tiers(total_targets, total_actuals), "stores": rows}
+    return {
+        "as_of": _last_run_as_of(),
+        "tiers": _tiers(total_targets, total_actuals),
+        "stores": rows,
+    }
 
 
 # --- summaries and worklists -------------------------------------------------------------------
@@ -297,7 +313,9 @@ def segment_summary(*, customers: QuerySet[Customer]) -> dict:
         "r_stage": [c.value for c in RStage],
         "membership": [c.value for c in Membership],
     }
-    summary: dict = {"total": 0} | {g: {c: 0 for c in codes} | {"none": 0} for g, codes in groups.items()}
+    summary: dict = {"total": 0} | {
+        g: dict.fromkeys(codes, 0) | {"none": 0} for g, codes in groups.items()
+    }
     rows = (
         CustomerLabels.objects.filter(customer__in=customers)
         .values("apple", "rfm_segment", "r_stage", "membership")
@@ -331,7 +349,11 @@ def repurchase_stats(*, customers: QuerySet[Customer]) -> dict:
     gap = None
     if row["gaps"]:
         total = row["span"]
-        days = total.total_seconds() / 86400 if isinstance(total, timedelta) else (total or 0) / 86_400_000_000
+        days = (
+            total.total_seconds() / 86400
+            if isinstance(total, timedelta)
+            else (total or 0) / 86_400_000_000
+        )
         gap = round(days / row["gaps"], 1)
     return {
         "buyers": row["buyers"],
@@ -343,7 +365,11 @@ def repurchase_stats(*, customers: QuerySet[Customer]) -> dict:
 
 def last_run() -> RelabelRun | None:
     """The latest succeeded relabel run."""
-    return RelabelRun.objects.filter(status=RelabelRun.Status.SUCCEEDED).order_by("-finished_at", "-id").first()
+    return (
+        RelabelRun.objects.filter(status=RelabelRun.Status.SUCCEEDED)
+        .order_by("-finished_at", "-id")
+        .first()
+    )
 
 
 def label_changes_of_last_run(
@@ -390,7 +416,9 @@ def apple_upgrades_of_last_run(*, customers: QuerySet[Customer]) -> QuerySet[Lab
         for high, high_rank in APPLE_RANK.items():
             if high_rank > low_rank:
                 pairs |= Q(from_code=low, to_code=high)
-    return label_changes_of_last_run(customers=customers, group=LabelChange.Group.APPLE).filter(pairs)
+    return label_changes_of_last_run(customers=customers, group=LabelChange.Group.APPLE).filter(
+        pairs
+    )
 
 
 def labels_checksum(*, customer_ids: list[int] | None = None) -> str:
@@ -402,9 +430,21 @@ def labels_checksum(*, customer_ids: list[int] | None = None) -> str:
         rows = rows.filter(customer_id__in=customer_ids)
     digest = hashlib.sha256()
     for row in rows.values_list(
-        "customer_id", "as_of", "recency_days", "frequency", "monetary", "lifetime_sales",
-        "first_sale", "last_sale", "apple", "rfm_segment", "r_stage", "membership", "rhythm",
-        "remark_store_account", "remark_personal_account",
+        "customer_id",
+        "as_of",
+        "recency_days",
+        "frequency",
+        "monetary",
+        "lifetime_sales",
+        "first_sale",
+        "last_sale",
+        "apple",
+        "rfm_segment",
+        "r_stage",
+        "membership",
+        "rhythm",
+        "remark_store_account",
+        "remark_personal_account",
     ).iterator(chunk_size=10_000):
         digest.update(repr(row).encode())
     return digest.hexdigest()

@@ -292,7 +292,11 @@ def switch_labels(*, run: RelabelRun, as_of: date) -> dict[str, dict[str, int]]:
     labels = CustomerLabels._meta.db_table
     changes = LabelChange._meta.db_table
     customers = Customer._meta.db_table
-    money = "(s.monetary_cents::numeric / 100)" if connection.vendor == "postgresql" else "(s.monetary_cents / 100.0)"
+    money = (
+        "(s.monetary_cents::numeric / 100)"
+        if connection.vendor == "postgresql"
+        else "(s.monetary_cents / 100.0)"
+    )
     exists = f"EXISTS (SELECT 1 FROM {customers} c WHERE c.id = s.customer_id)"
     selects = " UNION ALL ".join(
         f"""SELECT %(run)s, s.customer_id, '{group}', COALESCE(l.{group}, ''), s.{group}
@@ -311,7 +315,8 @@ def switch_labels(*, run: RelabelRun, as_of: date) -> dict[str, dict[str, int]]:
     params = {"run": run.pk, "as_of": as_of}
     with connection.cursor() as cursor:
         cursor.execute(
-            f'INSERT INTO {changes} (run_id, customer_id, "group", from_code, to_code) {selects}', params
+            f'INSERT INTO {changes} (run_id, customer_id, "group", from_code, to_code) {selects}',
+            params,
         )
         cursor.execute(
             f"UPDATE {labels} SET {assignments} FROM {STAGE_TABLE} s WHERE {labels}.customer_id = s.customer_id",
@@ -387,7 +392,14 @@ def compute_labels(
         labels = rules.classify(
             inputs[rules.INPUT_COLUMNS], as_of=as_of, red_min_spend=settings.APPLE_RED_MIN_SPEND
         )
-        for column in ("store_id", "name", "member_since", "guide_name", "guide_abbreviation", "referrer_name"):
+        for column in (
+            "store_id",
+            "name",
+            "member_since",
+            "guide_name",
+            "guide_abbreviation",
+            "referrer_name",
+        ):
             labels[column] = inputs[column].to_numpy()
         if store_ids is not None:
             labels = labels[labels["store_id"].isin(store_ids)].reset_index(drop=True)
@@ -450,7 +462,9 @@ def _fail(run: RelabelRun, exc: BaseException, timer: _Timer) -> RelabelRun:
     return run
 
 
-def relabel(*, as_of: date, store_codes: list[str] | None = None, progress: Progress | None = None) -> RelabelRun:
+def relabel(
+    *, as_of: date, store_codes: list[str] | None = None, progress: Progress | None = None
+) -> RelabelRun:
     """Recompute every computed label for `as_of`. Safe to repeat; refuses to overlap.
 
     - One at a time: while another run holds the lock this records a `skipped` run and returns.

@@ -13,7 +13,9 @@ from segmentation.services import relabel
 
 class Command(BaseCommand):
     requires_system_checks: list[str] = []  # a batch job: URL and admin checks are not its concern
-    help = "Recompute apple, RFM segment, R stage, membership, rhythm and remark names of every fan."
+    help = (
+        "Recompute apple, RFM segment, R stage, membership, rhythm and remark names of every fan."
+    )
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--as-of", type=date.fromisoformat, help="YYYY-MM-DD (default: today)")
@@ -37,10 +39,19 @@ class Command(BaseCommand):
             raise CommandError("another relabel run is in progress; this one was skipped")
         if run.status == RelabelRun.Status.FAILED:
             raise CommandError(f"relabel failed (run {run.pk}): {run.error}")
-        self.stdout.write(self.style.SUCCESS(f"run {run.pk}: {run.fans_labelled} fans labelled in {run.timings.get('total', 0):.2f} s"))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"run {run.pk}: {run.fans_labelled} fans labelled in {run.timings.get('total', 0):.2f} s"
+            )
+        )
         for group, counts in run.label_counts.items():
-            self.stdout.write(f"  {group}: " + ", ".join(f"{code} {n}" for code, n in counts.items()))
+            self.stdout.write(
+                f"  {group}: " + ", ".join(f"{code} {n}" for code, n in counts.items())
+            )
         for group, counts in run.change_counts.items():
             changed = sum(counts.values())
             top = sorted(counts.items(), key=lambda item: -item[1])[:6]
-            self.stdout.write(f"  changes {group}: {changed}" + ("  (" + ", ".join(f"{k} {n}" for k, n in top) + ")" if top else ""))
+            self.stdout.write(
+                f"  changes {group}: {changed}"
+                + ("  (" + ", ".join(f"{k} {n}" for k, n in top) + ")" if top else "")
+            )
