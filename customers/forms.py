@@ -1,0 +1,229 @@
+"""Forms of the guide and manager pages: the fan filter, the profile edit and the guide transfer.
+
+Forms only parse input; the rules live in the services (`customers.services.update_customer`,
+`customers.transfers.transfer_customers`), whose `ValidationError`s are shown next to the field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from urllib.parse import urlencode
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.utils.translation import gettext_lazy as _
+
+from customers.models import Customer, Staff
+from segmentation.models import Apple, RfmSegment, RStage
+
+PAGE_SIZE = 25
+
+
+def _blank(choices: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    return [("", _("any")), *choices]
+
+
+class FanFilterForm(forms.Form):
+    """My fans: search by name or phone tail, chips for apple, stage, segment and tags.
+
+    Invalid values are ignored (the rest of the filter still applies), so a stale bookmark never
+    breaks the page.
+    """
+
+    q = forms.CharField(required=False, max_length=50, label=_("Name or phone tail"))
+    apple = forms.ChoiceField(required=False, choices=_blank(Apple.choices), label=_("apple"))
+    stage = forms.ChoiceField(required=False, choices=_blank(RStage.choices), label=_("R stage"))
+    segment = forms.ChoiceField(
+        required=False, choices=_blank(RfmSegment.choices), label=_("RFM segment")
+    )
+    tag = forms.MultipleChoiceField(required=False, label=_("tags"))
+    guide = forms.ChoiceField(required=False, label=_("guide"))
+    all = forms.BooleanField(required=False, label=_("whole store"))
+
+    def __init__(self, data=None, *, tag_choices=(), guide_choices=(), **kwargs):
+        super().__init__(data, **kwargs)
+        self.fields["tag"].choices = list(tag_choices)
+        self.fields["guide"].choices = _blank(guide_choices)
+        self.full_clean()
+
+    def value(self, name: str):
+        return self.cleaned_data.get(name) or ("" if name != "tag" else [])
+
+    def apply(self, queryset: QuerySet[Customer], *, staff: Staff) -> QuerySet[Customer]:
+        """Narrow `queryset` (already scoped to the actor) by the valid filters."""
+        from tagging.selectors import filter_customers_by_tags
+
+        data = self.cleaned_data
+        q = (data.get("q") or "").strip()
+        if q.isdigit():
+            queryset = queryset.filter(phone__endswith=q)
+        elif q:
+            queryset = queryset.filter(name__icontains=q)
+        if data.get("apple"):
+            queryset = queryset.filter(labels__apple=data["apple"])
+        if data.get("stage"):
+            queryset = queryset.filter(labels__r_stage=data["stage"])
+        if data.get("segment"):
+            queryset = queryset.filter(labels__rfm_segment=data["segment"])
+        if data.get("guide"):
+            queryset = queryset.filter(guide__work_number=data["guide"])
+        elif staff.role == Staff.Role.GUIDE and not data.get("all"):
+            queryset = queryset.filter(guide=staff)
+        if data.get("tag"):
+            queryset = filter_customers_by_tags(queryset, all_of=data["tag"])
+        return queryset
+
+    def params(self) -> dict[str, object]:
+        """The valid filters as query parameters (for chip links, paging and exports)."""
+        out: dict[str, object] = {}
+        for name in ("q", "apple", "stage", "segment", "guide"):
+            if self.cleaned_data.get(name):
+                out[name] = self.cleaned_data[name]
+        if self.cleaned_data.get("all"):
+            out["all"] = "1"
+        if self.cleaned_data.get("tag"):
+            out["tag"] = list(self.cleaned_data["tag"])
+        return out
+
+    def query(self, **overrides) -> str:
+        params = {**self.params(), **overrides}
+        params = {key: value for key, value in params.items() if value not in ("", None, [])}
+        return urlencode(params, doseq=True)
+
+    def toggled(self, name: str, value: str) -> str:
+        """Query string with `name=value` switched on (or off when it already is)."""
+        if name == "tag":
+            tags = list(self.cleaned_data.get("tag") or [])
+            tags = [t for t in tags if t != value] if value in tags else [*tags, value]
+            return self.query(tag=tags)
+        current = self.cleaned_data.get(name)
+        return self.query(**{name: "" if current == value else value})
+
+
+class ProfileForm(forms.Form):
+    """The fan card's profile; seed 000's five required fields come first."""
+
+    consumption_notes = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 3}), label=_("consumption notes")
+    )
+    birth_calendar = forms.ChoiceField(
+        required=False, choices=_blank(Customer.Calendar.choices), label=_("birthday calendar")
+    )
+    birth_year = forms.IntegerField(required=False, label=_("birth year"))
+    birth_month = forms.IntegerField(required=False, label=_("birth month"))
+    birth_day = forms.IntegerField(required=False, label=_("birth day"))
+    birth_is_leap_month = forms.BooleanField(required=False, label=_("leap month"))
+    body_shape = forms.CharField(required=False, max_length=30, label=_("body shape"))
+    height_cm = forms.IntegerField(required=False, label=_("height (cm)"))
+    skin_tone = forms.CharField(required=False, max_length=30, label=_("skin tone"))
+    name = forms.CharField(max_length=50, label=_("name"))
+    phone = forms.CharField(max_length=20, label=_("phone"))
+    gender = forms.ChoiceField(
+        required=False, choices=_blank(Customer.Gender.choices), label=_("gender")
+    )
+    city = forms.CharField(required=False, max_length=50, label=_("city"))
+    latitude = forms.DecimalField(required=False, label=_("latitude"))
+    longitude = forms.DecimalField(required=False, label=_("longitude"))
+    weight_kg = forms.DecimalField(required=False, label=_("weight (kg)"))
+    top_size = forms.CharField(required=False, max_length=10, label=_("top size"))
+    bottom_size = forms.CharField(required=False, max_length=10, label=_("bottom size"))
+    shoe_size = forms.CharField(required=False, max_length=10, label=_("shoe size"))
+    favourite_colours = forms.CharField(
+        required=False, max_length=100, label=_("favourite colours")
+    )
+    wechat_remark = forms.CharField(
+        required=False,
+        max_length=64,
+        label=_("WeChat remark"),
+        help_text=_("The remark name the fan has in your WeChat now."),
+    )
+    notes = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 3}), label=_("notes")
+    )
+    do_not_contact = forms.BooleanField(required=False, label=_("do not contact"))
+    is_opinion_leader = forms.BooleanField(required=False, label=_("opinion leader"))
+
+    BIRTHDAY_FIELDS = (
+        "birth_calendar",
+        "birth_year",
+        "birth_month",
+        "birth_day",
+        "birth_is_leap_month",
+    )
+
+    def __init__(self, *args, can_mark_leader: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not can_mark_leader:
+            del self.fields["is_opinion_leader"]
+        self.birthday_errors: list[str] = []
+
+    @classmethod
+    def initial_for(cls, customer: Customer) -> dict[str, object]:
+        return {name: getattr(customer, name) for name in cls.base_fields}
+
+    def changes(self) -> dict[str, object]:
+        return dict(self.cleaned_data)
+
+    def add_service_errors(self, error: ValidationError) -> None:
+        """Show a service's errors next to their fields (birthday errors beside the birthday)."""
+        for key, messages in error.message_dict.items():
+            if key in self.fields:
+                for message in messages:
+                    self.add_error(key, message)
+            elif key == "birthday" or key.startswith("birth"):
+                self.birthday_errors.extend(messages)
+            else:
+                for message in messages:
+                    self.add_error(None, message)
+
+    @property
+    def required_fields(self):
+        return [
+            self[name] for name in ("consumption_notes", "body_shape", "height_cm", "skin_tone")
+        ]
+
+    @property
+    def birthday_fields(self):
+        return [self[name] for name in self.BIRTHDAY_FIELDS]
+
+    @property
+    def other_fields(self):
+        skip = {"consumption_notes", "body_shape", "height_cm", "skin_tone", *self.BIRTHDAY_FIELDS}
+        return [field for field in self if field.name not in skip]
+
+
+class TransferForm(forms.Form):
+    """Hand all or some fans of one guide to another guide of the same store."""
+
+    from_guide = forms.ModelChoiceField(queryset=Staff.objects.none(), label=_("from guide"))
+    to_guide = forms.ModelChoiceField(queryset=Staff.objects.none(), label=_("to guide"))
+    customers = forms.CharField(
+        required=False,
+        label=_("fans (ids, empty for all)"),
+        help_text=_("Leave empty to move every fan of the guide."),
+    )
+
+    def __init__(self, *args, staff_queryset: QuerySet[Staff], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["from_guide"].queryset = staff_queryset
+        self.fields["to_guide"].queryset = staff_queryset.filter(is_active=True)
+
+    def clean_customers(self) -> list[int]:
+        raw = self.cleaned_data.get("customers") or ""
+        ids = []
+        for part in raw.replace(",", " ").split():
+            if not part.isdigit():
+                raise ValidationError(_("Give fan ids as numbers separated by commas."))
+            ids.append(int(part))
+        return ids
+
+    def clean(self):
+        data = super().clean()
+        if (
+            data.get("from_guide")
+            and data.get("to_guide")
+            and data["from_guide"] == data["to_guide"]
+        ):
+            self.add_error("to_guide", _("Choose a different guide."))
+        return data
