@@ -189,7 +189,7 @@ def combine(fans: pd.DataFrame, aggregates: pd.DataFrame) -> pd.DataFrame:
     """Every fan of `fans` with its buyer aggregates (zeros / NaT for fans with no sale)."""
     frame = fans.merge(aggregates, on="customer_id", how="left", sort=False)
     for column in ("frequency", "lifetime_sales", "window_sales_cents", "window_refund_cents"):
-        frame[column] = frame[column].fillna(0).astype("int64")
+        frame[column] = pd.to_numeric(frame[column]).fillna(0).astype("int64")
     return frame
 
 
