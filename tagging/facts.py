@@ -110,7 +110,12 @@ def gregorian_birthday_in(year: int, month: int, day: int) -> date | None:
 
 
 def validate_birthday(
-    *, calendar: str, year: int | None, month: int | None, day: int | None, is_leap_month: bool = False
+    *,
+    calendar: str,
+    year: int | None,
+    month: int | None,
+    day: int | None,
+    is_leap_month: bool = False,
 ) -> None:
     """Raise ValidationError (keyed by field) unless the birthday can exist.
 
@@ -130,7 +135,9 @@ def validate_birthday(
         raise ValidationError({"birth_month": _("The month must be between 1 and 12.")})
     if calendar == GREGORIAN:
         if is_leap_month:
-            raise ValidationError({"birth_is_leap_month": _("Only lunar birthdays can be in a leap month.")})
+            raise ValidationError(
+                {"birth_is_leap_month": _("Only lunar birthdays can be in a leap month.")}
+            )
         if not 1 <= day <= _GREGORIAN_MONTH_DAYS[month - 1]:
             raise ValidationError({"birth_day": _("This day does not exist in that month.")})
         if year is not None:
@@ -163,7 +170,12 @@ def zodiac_of(month: int, day: int) -> str:
 
 
 def zodiac_for(
-    *, calendar: str, year: int | None, month: int | None, day: int | None, is_leap_month: bool = False
+    *,
+    calendar: str,
+    year: int | None,
+    month: int | None,
+    day: int | None,
+    is_leap_month: bool = False,
 ) -> str:
     """Zodiac code, or '' if unknown. A lunar birthday needs its year (converted first)."""
     if not month or not day:
@@ -179,7 +191,12 @@ def zodiac_for(
 
 
 def birthday_month_label(
-    *, calendar: str, year: int | None = None, month: int | None, day: int | None = None, is_leap_month: bool = False
+    *,
+    calendar: str,
+    year: int | None = None,
+    month: int | None,
+    day: int | None = None,
+    is_leap_month: bool = False,
 ) -> str:
     """'m01'..'m12' in the fan's own calendar (a lunar fan by her lunar month), '' if unknown."""
     if calendar not in (GREGORIAN, LUNAR) or not month or not 1 <= month <= 12:
@@ -188,7 +205,13 @@ def birthday_month_label(
 
 
 def next_birthday(
-    *, calendar: str, year: int | None, month: int | None, day: int | None, is_leap_month: bool, today: date
+    *,
+    calendar: str,
+    year: int | None,
+    month: int | None,
+    day: int | None,
+    is_leap_month: bool,
+    today: date,
 ) -> date | None:
     """The first Gregorian date on or after `today` on which the birthday falls (SPEC §3)."""
     if not month or not day:
@@ -307,7 +330,8 @@ def compute_fact_labels(fans: pd.DataFrame) -> pd.DataFrame:
     # birthday_month: the fan's own calendar.
     bm = pd.Series("", index=fans.index, dtype=object)
     has_month = cal.isin([GREGORIAN, LUNAR]) & month.between(1, 12)
-    bm[has_month] = "m" + month[has_month].astype(int).map("{:02d}".format)
+    if has_month.any():
+        bm[has_month] = [f"m{m:02d}" for m in month[has_month].astype(int)]
     out["birthday_month"] = bm
 
     # zodiac: Gregorian directly; lunar with a year through cached conversions.
@@ -321,7 +345,12 @@ def compute_fact_labels(fans: pd.DataFrame) -> pd.DataFrame:
     lunar = known & (cal == LUNAR) & year.notna()
     if lunar.any():
         keys = pd.DataFrame(
-            {"y": year[lunar].astype(int), "m": month[lunar].astype(int), "d": day[lunar].astype(int), "l": leap[lunar]}
+            {
+                "y": year[lunar].astype(int),
+                "m": month[lunar].astype(int),
+                "d": day[lunar].astype(int),
+                "l": leap[lunar],
+            }
         )
         distinct = keys.drop_duplicates()
         codes = {
@@ -334,7 +363,10 @@ def compute_fact_labels(fans: pd.DataFrame) -> pd.DataFrame:
     # distance
     fan_city = fans["city"].fillna("").astype(str).str.strip()
     store_city = fans["store_city"].fillna("").astype(str).str.strip()
-    coords = [pd.to_numeric(fans[c], errors="coerce").astype(float) for c in ("latitude", "longitude", "store_latitude", "store_longitude")]
+    coords = [
+        pd.to_numeric(fans[c], errors="coerce").astype(float)
+        for c in ("latitude", "longitude", "store_latitude", "store_longitude")
+    ]
     has_coords = coords[0].notna() & coords[1].notna() & coords[2].notna() & coords[3].notna()
     km = _haversine_np(*(c.to_numpy() for c in coords))
     dist = np.select(
