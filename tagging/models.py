@@ -51,18 +51,24 @@ class TagGroup(LocalizedNameMixin, TimestampedModel):
 
 
 class Tag(LocalizedNameMixin, TimestampedModel):
-    group = models.ForeignKey(TagGroup, on_delete=models.PROTECT, related_name="tags", verbose_name=_("group"))
+    group = models.ForeignKey(
+        TagGroup, on_delete=models.PROTECT, related_name="tags", verbose_name=_("group")
+    )
     code = models.SlugField(_("code"), max_length=64)
     name_zh = models.CharField(_("name (中文)"), max_length=50)
     name_en = models.CharField(_("name (English)"), max_length=50, blank=True)
     order = models.PositiveSmallIntegerField(_("order"), default=0)
-    is_active = models.BooleanField(_("active"), default=True, help_text=_("Retired tags keep their history."))
+    is_active = models.BooleanField(
+        _("active"), default=True, help_text=_("Retired tags keep their history.")
+    )
 
     class Meta:
         ordering = ["group__order", "order", "code"]
         verbose_name = _("tag")
         verbose_name_plural = _("tags")
-        constraints = [models.UniqueConstraint(fields=["group", "code"], name="tag_code_unique_per_group")]
+        constraints = [
+            models.UniqueConstraint(fields=["group", "code"], name="tag_code_unique_per_group")
+        ]
 
     def __str__(self) -> str:
         return f"{self.group.code}:{self.code}"
@@ -71,13 +77,19 @@ class Tag(LocalizedNameMixin, TimestampedModel):
 class CustomerTag(models.Model):
     """A manual or event tag a fan carries now (computed labels live in segmentation)."""
 
-    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="customer_tags")
+    customer = models.ForeignKey(
+        "customers.Customer", on_delete=models.CASCADE, related_name="customer_tags"
+    )
     tag = models.ForeignKey(Tag, on_delete=models.PROTECT, related_name="customer_tags")
-    tagged_by = models.ForeignKey("customers.Staff", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    tagged_by = models.ForeignKey(
+        "customers.Staff", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     tagged_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["customer", "tag"], name="customer_tag_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "tag"], name="customer_tag_unique")
+        ]
         indexes = [models.Index(fields=["tag", "customer"], name="customer_tag_tag_customer_idx")]
 
     def __str__(self) -> str:
@@ -87,10 +99,14 @@ class CustomerTag(models.Model):
 class TagChange(models.Model):
     """History: who added or removed which tag on which fan, and when."""
 
-    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="tag_changes")
+    customer = models.ForeignKey(
+        "customers.Customer", on_delete=models.CASCADE, related_name="tag_changes"
+    )
     tag = models.ForeignKey(Tag, on_delete=models.PROTECT, related_name="+")
     added = models.BooleanField()
-    changed_by = models.ForeignKey("customers.Staff", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    changed_by = models.ForeignKey(
+        "customers.Staff", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     changed_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -121,7 +121,12 @@ def store_account_remark(*, abbreviation: str, fan_name: str, first_date: date |
 
 
 def personal_account_remark(
-    *, fan_name: str, apple: str, lifetime_sales: int, first_sale: date | None, referrer_name: str = ""
+    *,
+    fan_name: str,
+    apple: str,
+    lifetime_sales: int,
+    first_sale: date | None,
+    referrer_name: str = "",
 ) -> str:
     """Old fan (≥ 2 lifetime sales): `张三-红苹果-20230105`; new fan: `李四-青苹果-张三`.
 
@@ -196,7 +201,9 @@ def parse_remark(text: str) -> ParsedRemark:
     if vip_at is not None:
         abbreviation, fan_name = parts[0], sep.join(parts[1:vip_at])
         if not abbreviation:
-            return ParsedRemark(parts=parts, error=f"The guide abbreviation before “{fan_name}” is missing.")
+            return ParsedRemark(
+                parts=parts, error=f"The guide abbreviation before “{fan_name}” is missing."
+            )
         if not fan_name:
             return ParsedRemark(parts=parts, error="The fan's name is missing.")
         first_date = None
@@ -207,7 +214,11 @@ def parse_remark(text: str) -> ParsedRemark:
                     parts=parts, error=f"“{parts[-1]}” after VIP is not a date written YYYYMMDD."
                 )
         return ParsedRemark(
-            kind="store", parts=parts, abbreviation=abbreviation, fan_name=fan_name, first_date=first_date
+            kind="store",
+            parts=parts,
+            abbreviation=abbreviation,
+            fan_name=fan_name,
+            first_date=first_date,
         )
 
     # Personal account: name…-苹果[-YYYYMMDD | -referrer]
@@ -225,11 +236,15 @@ def parse_remark(text: str) -> ParsedRemark:
         if apple_at == n - 2:
             last = parts[-1]
             if not last:
-                return ParsedRemark(parts=parts, error=f"The part after “{parts[apple_at]}” is empty.")
+                return ParsedRemark(
+                    parts=parts, error=f"The part after “{parts[apple_at]}” is empty."
+                )
             if _DATE_RE.match(last):
                 first_date = _parse_date(last)
                 if first_date is None:
-                    return ParsedRemark(parts=parts, error=f"“{last}” is not a valid date (YYYYMMDD).")
+                    return ParsedRemark(
+                        parts=parts, error=f"“{last}” is not a valid date (YYYYMMDD)."
+                    )
             else:
                 referrer = last
         return ParsedRemark(

@@ -37,7 +37,9 @@ def _resolve_for_filter(refs: Iterable[str]) -> dict[str, Tag]:
     condition = Q()
     for group, code in pairs.values():
         condition |= Q(group__code=group, code=code)
-    found = {(t.group.code, t.code): t for t in Tag.objects.select_related("group").filter(condition)}
+    found = {
+        (t.group.code, t.code): t for t in Tag.objects.select_related("group").filter(condition)
+    }
     unknown = [ref for ref, pair in pairs.items() if pair not in found]
     if unknown:
         raise ValidationError(
@@ -74,7 +76,11 @@ def filter_customers_by_tags(
         either = Q()
         manual_ids = [tags[r].id for r in any_of if tags[r].group.code not in COMPUTED_COLUMNS]
         if manual_ids:
-            either |= Q(Exists(CustomerTag.objects.filter(tag_id__in=manual_ids, customer_id=OuterRef("pk"))))
+            either |= Q(
+                Exists(
+                    CustomerTag.objects.filter(tag_id__in=manual_ids, customer_id=OuterRef("pk"))
+                )
+            )
         for ref in any_of:
             if tags[ref].group.code in COMPUTED_COLUMNS:
                 either |= _condition(tags[ref])
@@ -101,7 +107,9 @@ def tags_by_customer(customer_ids: Iterable[int]) -> dict[int, list[str]]:
     result: dict[int, list[tuple[tuple, str]]] = {i: [] for i in ids}
     for cid, gcode, gorder, tcode, torder in (
         CustomerTag.objects.filter(customer_id__in=ids)
-        .values_list("customer_id", "tag__group__code", "tag__group__order", "tag__code", "tag__order")
+        .values_list(
+            "customer_id", "tag__group__code", "tag__group__order", "tag__code", "tag__order"
+        )
         .order_by()
     ):
         result[cid].append(((gorder, torder, tcode), f"{gcode}:{tcode}"))
@@ -151,7 +159,10 @@ def _birthday_keys(today: date, within_days: int) -> Q:
         condition |= Q(birth_calendar=GREGORIAN, birth_month=month, birth_day__in=sorted(day_set))
     for (month, leap), day_set in lunar.items():
         condition |= Q(
-            birth_calendar=LUNAR, birth_month=month, birth_is_leap_month=leap, birth_day__in=sorted(day_set)
+            birth_calendar=LUNAR,
+            birth_month=month,
+            birth_is_leap_month=leap,
+            birth_day__in=sorted(day_set),
         )
     return condition
 
@@ -160,7 +171,9 @@ def _is_leap_year(year: int) -> bool:
     return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
 
 
-def upcoming_birthdays(*, customers: QuerySet[Customer], today: date, within_days: int) -> list[Customer]:
+def upcoming_birthdays(
+    *, customers: QuerySet[Customer], today: date, within_days: int
+) -> list[Customer]:
     """Fans of `customers` whose next birthday is within `within_days` days of `today`.
 
     Filters in SQL on (calendar, month, day, leap) keys of the dates in the window (index

@@ -23,7 +23,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from customers.models import Customer, Staff
-from tagging.models import CustomerTag, Tag, TagChange, TagGroup
+from tagging.models import CustomerTag, Tag, TagGroup
 
 PARTICIPATED = "participated"
 TRANSACTED = "transacted"
@@ -34,7 +34,8 @@ def split_ref(ref: str) -> tuple[str, str]:
     group, sep, code = (ref or "").strip().partition(":")
     if not sep or not group or not code:
         raise ValidationError(
-            _("“%(ref)s” is not a tag reference shaped group:code.") % {"ref": ref}, code="bad_tag_ref"
+            _("“%(ref)s” is not a tag reference shaped group:code.") % {"ref": ref},
+            code="bad_tag_ref",
         )
     return group, code
 
@@ -48,7 +49,9 @@ def resolve_tags(refs: Iterable[str]) -> dict[str, Tag]:
     condition = Q()
     for group, code in pairs:
         condition |= Q(group__code=group, code=code)
-    found = {f"{t.group.code}:{t.code}": t for t in Tag.objects.select_related("group").filter(condition)}
+    found = {
+        f"{t.group.code}:{t.code}": t for t in Tag.objects.select_related("group").filter(condition)
+    }
     unknown = [ref for ref, (g, c) in zip(refs, pairs, strict=True) if f"{g}:{c}" not in found]
     if unknown:
         raise ValidationError(
@@ -62,7 +65,8 @@ def _check_manual(tags: Iterable[Tag], *, adding: bool) -> None:
         ref = f"{tag.group.code}:{tag.code}"
         if tag.group.kind != TagGroup.Kind.MANUAL:
             raise ValidationError(
-                _("%(tag)s is computed and cannot be set by hand.") % {"tag": ref}, code="computed_tag"
+                _("%(tag)s is computed and cannot be set by hand.") % {"tag": ref},
+                code="computed_tag",
             )
         if adding and not (tag.is_active and tag.group.is_active):
             raise ValidationError(_("%(tag)s is retired.") % {"tag": ref}, code="retired_tag")
@@ -116,7 +120,11 @@ def _insert_changes(rows: Sequence[tuple[int, int, bool]], *, by_id: int | None,
 
 @transaction.atomic
 def bulk_change_tags(
-    *, customer_ids: Iterable[int], add: Iterable[str] = (), remove: Iterable[str] = (), by: Staff | None
+    *,
+    customer_ids: Iterable[int],
+    add: Iterable[str] = (),
+    remove: Iterable[str] = (),
+    by: Staff | None,
 ) -> int:
     """Add and remove manual tags ("group:code") on many fans; returns how many fans changed.
 
@@ -134,7 +142,8 @@ def bulk_change_tags(
     limit = settings.API_BULK_TAG_MAX_CUSTOMERS
     if len(ids) > limit:
         raise ValidationError(
-            _("At most %(limit)d fans can be tagged at once.") % {"limit": limit}, code="too_many_customers"
+            _("At most %(limit)d fans can be tagged at once.") % {"limit": limit},
+            code="too_many_customers",
         )
     both = set(add) & set(remove)
     if both:
@@ -152,7 +161,8 @@ def bulk_change_tags(
             continue
         if tag.group_id in single_groups:
             raise ValidationError(
-                _("%(group)s allows one tag only.") % {"group": tag.group.code}, code="single_choice"
+                _("%(group)s allows one tag only.") % {"group": tag.group.code},
+                code="single_choice",
             )
         single_groups[tag.group_id] = tag
 
@@ -160,7 +170,8 @@ def bulk_change_tags(
     missing = [i for i in ids if i not in known]
     if missing:
         raise ValidationError(
-            _("Unknown fans: %(ids)s.") % {"ids": ", ".join(map(str, missing[:20]))}, code="unknown_customer"
+            _("Unknown fans: %(ids)s.") % {"ids": ", ".join(map(str, missing[:20]))},
+            code="unknown_customer",
         )
 
     add_ids = {t.id for t in add_tags}
@@ -169,7 +180,9 @@ def bulk_change_tags(
     if single_groups:
         relevant |= Q(tag__group_id__in=list(single_groups))
     existing = set(
-        CustomerTag.objects.filter(relevant, customer_id__in=ids).values_list("customer_id", "tag__group_id", "tag_id")
+        CustomerTag.objects.filter(relevant, customer_id__in=ids).values_list(
+            "customer_id", "tag__group_id", "tag_id"
+        )
     )
     have = {(c, t) for c, _g, t in existing}
     # Removed: the tags asked for, plus the other tag of a single-choice group being set.
@@ -184,14 +197,18 @@ def bulk_change_tags(
     by_id = by.pk if by else None
     if to_delete:
         delete_tag_ids = {t for _c, t in to_delete}
-        CustomerTag.objects.filter(customer_id__in={c for c, _t in to_delete}, tag_id__in=delete_tag_ids).delete()
+        CustomerTag.objects.filter(
+            customer_id__in={c for c, _t in to_delete}, tag_id__in=delete_tag_ids
+        ).delete()
     _insert_customer_tags(to_insert, by_id=by_id, now=now)
     changes = [(c, t, False) for c, t in to_delete] + [(c, t, True) for c, t in to_insert]
     _insert_changes(changes, by_id=by_id, now=now)
     return len({c for c, _t, _a in changes})
 
 
-def change_tags(*, customer: Customer, add: Iterable[str] = (), remove: Iterable[str] = (), by: Staff | None) -> None:
+def change_tags(
+    *, customer: Customer, add: Iterable[str] = (), remove: Iterable[str] = (), by: Staff | None
+) -> None:
     """Add and remove manual tags ("group:code") on one fan (rules of bulk_change_tags)."""
     bulk_change_tags(customer_ids=[customer.pk], add=add, remove=remove, by=by)
 
@@ -219,12 +236,17 @@ def add_event_tag(*, tag: Tag, customer_ids: Iterable[int]) -> int:
     """Give an event tag to many fans (idempotent); returns how many fans newly got it."""
     if tag.group.kind != TagGroup.Kind.EVENT:
         raise ValidationError(
-            _("%(tag)s is not an event tag.") % {"tag": f"{tag.group.code}:{tag.code}"}, code="not_event_tag"
+            _("%(tag)s is not an event tag.") % {"tag": f"{tag.group.code}:{tag.code}"},
+            code="not_event_tag",
         )
     ids = list(dict.fromkeys(int(i) for i in customer_ids))
     if not ids:
         return 0
-    have = set(CustomerTag.objects.filter(tag=tag, customer_id__in=ids).values_list("customer_id", flat=True))
+    have = set(
+        CustomerTag.objects.filter(tag=tag, customer_id__in=ids).values_list(
+            "customer_id", flat=True
+        )
+    )
     new = [c for c in ids if c not in have]
     now = timezone.now()
     _insert_customer_tags([(c, tag.id) for c in new], by_id=None, now=now)
