@@ -1,3 +1,15 @@
 """This app's routes under /api/v1/ (included by fanops/api_urls.py)."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from customers import api
+
+urlpatterns = [
+    path("auth/token/", api.AuthTokenApi.as_view(), name="api-auth-token"),
+    path("orders/", api.OrderListCreateApi.as_view(), name="api-orders"),
+    path("orders/batch/", api.OrderBatchApi.as_view(), name="api-orders-batch"),
+    path("customers/", api.CustomerListCreateApi.as_view(), name="api-customers"),
+    path("customers/lookup/", api.CustomerLookupApi.as_view(), name="api-customer-lookup"),
+    path("customers/<int:pk>/", api.CustomerDetailApi.as_view(), name="api-customer-detail"),
+    path("stores/", api.StoreListApi.as_view(), name="api-stores"),
+]

@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 from django.utils import timezone
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
 from customers.models import PosToken
@@ -45,3 +46,40 @@ class PosTokenAuthentication(authentication.TokenAuthentication):
             raise exceptions.AuthenticationFailed("Token revoked.")
         PosToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
         return PosDevice(token), token
+
+
+class StaffTokenAuthentication(authentication.TokenAuthentication):
+    """Staff API tokens (DRF's authtoken), refused once the staff profile is deactivated."""
+
+    def authenticate_credentials(self, key: str):
+        user, token = super().authenticate_credentials(key)  # refuses inactive users
+        staff = getattr(user, "staff", None)
+        if staff is not None and not staff.is_active:
+            raise exceptions.AuthenticationFailed("User inactive or deleted.")
+        return user, token
+
+
+class PosTokenScheme(OpenApiAuthenticationExtension):
+    target_class = "customers.auth.PosTokenAuthentication"
+    name = "posToken"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "A POS device: `Token pos_…` (python manage.py create_pos_token).",
+        }
+
+
+class StaffTokenScheme(OpenApiAuthenticationExtension):
+    target_class = "customers.auth.StaffTokenAuthentication"
+    name = "staffToken"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "A staff member: `Token <key>` from POST /api/v1/auth/token/.",
+        }

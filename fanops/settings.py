@@ -145,10 +145,15 @@ X_FRAME_OPTIONS = "DENY"
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "customers.auth.PosTokenAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        "customers.auth.StaffTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": [
+        "fanops.api.JSONParser",  # enforces DATA_UPLOAD_MAX_MEMORY_SIZE on JSON bodies (413)
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "fanops.api.Pagination",
     "PAGE_SIZE": 50,

@@ -1,0 +1,126 @@
+"""FilterSets shared by the API and the pages; every choice list is scoped to the caller."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+
+import django_filters
+from django import forms
+from django.core.exceptions import ValidationError
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from rest_framework import serializers
+
+from customers.models import Customer, Order, Staff, Store
+from customers.selectors import staff_visible_to, stores_visible_to
+from segmentation.models import Apple, RfmSegment, RStage
+
+BIRTHDAY_WITHIN_MAX = 366
+
+
+def _actor(request):
+    from fanops.api import actor_of_user
+
+    return actor_of_user(getattr(request, "user", None)) if request is not None else None
+
+
+def _guides(request):
+    actor = _actor(request)
+    if actor is None:  # schema generation
+        return Staff.objects.none()
+    return staff_visible_to(actor)
+
+
+def _stores(request):
+    actor = _actor(request)
+    if actor is None:
+        return Store.objects.none()
+    return stores_visible_to(actor)
+
+
+class CustomerFilter(django_filters.FilterSet):
+    q = django_filters.CharFilter(method="filter_q", label=_("name or last 4 digits of the phone"))
+    apple = django_filters.ChoiceFilter(field_name="labels__apple", choices=Apple.choices)
+    segment = django_filters.ChoiceFilter(
+        field_name="labels__rfm_segment", choices=RfmSegment.choices
+    )
+    stage = django_filters.ChoiceFilter(field_name="labels__r_stage", choices=RStage.choices)
+    tag = django_filters.MultipleChoiceFilter(
+        method="filter_tags", label=_("tag group:code (all of them)")
+    )
+    guide = django_filters.ModelChoiceFilter(queryset=_guides, to_field_name="work_number")
+    store = django_filters.ModelChoiceFilter(queryset=_stores, to_field_name="code")
+    birthday_within = django_filters.NumberFilter(
+        method="filter_birthday_within",
+        label=_("birthday within N days"),
+        min_value=0,
+        max_value=BIRTHDAY_WITHIN_MAX,
+    )
+
+    class Meta:
+        model = Customer
+        fields = ["q", "apple", "segment", "stage", "tag", "guide", "store", "birthday_within"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Tags are free "group:code" text checked by the tagging selector, not a fixed list.
+        self.filters["tag"].field_class = _TagListField
+
+    def filter_q(self, queryset, name, value):
+        value = value.strip()
+        if not value:
+            return queryset
+        condition = Q(name__icontains=value)
+        if value.isdigit() and len(value) == 4:
+            condition |= Q(phone__endswith=value)
+        return queryset.filter(condition)
+
+    def filter_tags(self, queryset, name, value):
+        from tagging.selectors import filter_customers_by_tags
+
+        if not value:
+            return queryset
+        try:
+            return filter_customers_by_tags(queryset, all_of=value)
+        except ValidationError as exc:
+            raise serializers.ValidationError({"tag": exc.messages}) from None
+
+    def filter_birthday_within(self, queryset, name, value):
+        from tagging.selectors import upcoming_birthdays
+
+        if value is None:
+            return queryset
+        fans = upcoming_birthdays(
+            customers=queryset.order_by(), today=timezone.localdate(), within_days=int(value)
+        )
+        return queryset.filter(pk__in=[fan.pk for fan in fans])
+
+
+class _TagListField(forms.MultipleChoiceField):
+    def valid_value(self, value):
+        return isinstance(value, str) and 0 < len(value) <= 120
+
+
+class OrderFilter(django_filters.FilterSet):
+    customer = django_filters.NumberFilter(field_name="customer_id", min_value=1)
+    since = django_filters.DateFilter(
+        method="filter_since", label=_("paid on or after (local date)")
+    )
+    until = django_filters.DateFilter(
+        method="filter_until", label=_("paid on or before (local date)")
+    )
+
+    class Meta:
+        model = Order
+        fields = ["customer", "since", "until"]
+
+    def filter_since(self, queryset, name, value):
+        return queryset.filter(paid_at__gte=_local_midnight(value))
+
+    def filter_until(self, queryset, name, value):
+        return queryset.filter(paid_at__lt=_local_midnight(value + timedelta(days=1)))
+
+
+def _local_midnight(day):
+    return timezone.make_aware(datetime.combine(day, time.min))

@@ -1,0 +1,177 @@
+"""Apple quotas, segment summaries and relabel runs over /api/v1/ (SPEC §5), read through
+`segmentation.selectors` on stores and fans from `customers.selectors`."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from django.db import transaction
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
+from rest_framework import exceptions, serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from customers.selectors import customers_visible_to, stores_visible_to
+from fanops.api import HQ_ONLY, MANAGERS, STAFF, ScopedApi, ScopedListApi
+from segmentation import selectors
+from segmentation.models import RelabelRun
+
+ERRORS = {
+    400: OpenApiResponse(description="Invalid input."),
+    401: OpenApiResponse(description="No or bad credentials."),
+    403: OpenApiResponse(description="Your role cannot do this."),
+    404: OpenApiResponse(description="Unknown, or another store's."),
+}
+
+
+def _errors(*codes: int) -> dict:
+    return {code: ERRORS[code] for code in codes}
+
+
+class TierSerializer(serializers.Serializer):
+    apple = serializers.CharField()
+    target = serializers.IntegerField()
+    actual = serializers.IntegerField()
+    gap = serializers.IntegerField()
+
+
+class StoreQuotaSerializer(serializers.Serializer):
+    store = serializers.CharField()
+    as_of = serializers.DateField(allow_null=True)
+    tiers = TierSerializer(many=True)
+
+
+class CompanyQuotaRowSerializer(serializers.Serializer):
+    store = serializers.CharField()
+    name = serializers.CharField()
+    tiers = TierSerializer(many=True)
+
+
+class CompanyQuotaSerializer(serializers.Serializer):
+    as_of = serializers.DateField(allow_null=True)
+    tiers = TierSerializer(many=True)
+    stores = CompanyQuotaRowSerializer(many=True)
+
+
+class SegmentSummarySerializer(serializers.Serializer):
+    total = serializers.IntegerField()
+    apple = serializers.DictField(child=serializers.IntegerField())
+    rfm_segment = serializers.DictField(child=serializers.IntegerField())
+    r_stage = serializers.DictField(child=serializers.IntegerField())
+    membership = serializers.DictField(child=serializers.IntegerField())
+
+
+class RelabelRunSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = RelabelRun
+        fields = [
+            "id",
+            "as_of",
+            "status",
+            "started_at",
+            "finished_at",
+            "fans_labelled",
+            "change_counts",
+            "error",
+        ]
+
+
+class StoreAppleQuotaApi(ScopedApi):
+    """`GET /stores/{code}/apple-quota/`: target vs actual per apple tier."""
+
+    roles = STAFF
+
+    @extend_schema(tags=["labels"], responses={200: StoreQuotaSerializer, **_errors(401, 403, 404)})
+    def get(self, request: Request, code: str) -> Response:
+        store = get_object_or_404(stores_visible_to(self.actor), code=code)
+        return Response(StoreQuotaSerializer(selectors.apple_quota_for_store(store=store)).data)
+
+
+class CompanyAppleQuotaApi(ScopedApi):
+    """`GET /apple-quota/`: company totals and a row per store (managers and HQ)."""
+
+    roles = MANAGERS
+
+    @extend_schema(tags=["labels"], responses={200: CompanyQuotaSerializer, **_errors(401, 403)})
+    def get(self, request: Request) -> Response:
+        return Response(CompanyQuotaSerializer(selectors.company_apple_quota()).data)
+
+
+class SegmentSummaryApi(ScopedApi):
+    """`GET /segments/summary/?store=`: fans per segment, stage, apple and membership."""
+
+    roles = STAFF
+
+    @extend_schema(
+        tags=["labels"],
+        parameters=[
+            OpenApiParameter("store", str, description="A store code (default: all yours).")
+        ],
+        responses={200: SegmentSummarySerializer, **_errors(401, 403, 404)},
+    )
+    def get(self, request: Request) -> Response:
+        customers = customers_visible_to(self.actor)
+        code = request.query_params.get("store")
+        if code:
+            store = get_object_or_404(stores_visible_to(self.actor), code=code)
+            customers = customers.filter(store=store)
+        return Response(
+            SegmentSummarySerializer(selectors.segment_summary(customers=customers)).data
+        )
+
+
+class RelabelApi(ScopedApi):
+    """`POST /relabel/` (HQ): queue a relabel run for `as_of` (default today) → 202."""
+
+    roles = HQ_ONLY
+
+    @extend_schema(
+        tags=["labels"],
+        request=inline_serializer("RelabelIn", {"as_of": serializers.DateField(required=False)}),
+        responses={
+            202: inline_serializer("RelabelQueued", {"run_id": serializers.IntegerField()}),
+            **_errors(400, 401, 403),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        from segmentation.tasks import relabel
+
+        data = request.data if isinstance(request.data, dict) else {}
+        raw = data.get("as_of")
+        if raw in (None, ""):
+            as_of = timezone.localdate()
+        else:
+            try:
+                as_of = date.fromisoformat(str(raw))
+            except ValueError:
+                raise exceptions.ValidationError(
+                    {"as_of": [_("Enter a date as YYYY-MM-DD.")]}
+                ) from None
+        run = RelabelRun.objects.create(as_of=as_of, status=RelabelRun.Status.RUNNING)
+        transaction.on_commit(lambda: relabel.delay(as_of.isoformat()))
+        return Response({"run_id": run.pk}, status=status.HTTP_202_ACCEPTED)
+
+
+class RelabelRunListApi(ScopedListApi):
+    """`GET /relabel-runs/` (HQ): run history, newest first."""
+
+    roles = HQ_ONLY
+    serializer_class = RelabelRunSerializer
+    filter_backends: list = []
+
+    def get_queryset(self):
+        return RelabelRun.objects.order_by("-started_at", "-id")
+
+    @extend_schema(
+        tags=["labels"], responses={200: RelabelRunSerializer(many=True), **_errors(401, 403)}
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
