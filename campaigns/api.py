@@ -10,36 +10,14 @@ from rest_framework import serializers, status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from campaigns import services
 from campaigns.models import HOLDOUT_MAX_PERCENT, SEED_MAX, Campaign
-from campaigns.selectors import (
-    campaign_results,
-    campaigns_visible_to,
-    can_change_campaign,
-    can_manage_campaigns,
-)
+from campaigns.selectors import campaign_results, campaigns_visible_to, can_change_campaign
 from customers.auth import PosDevice
 from customers.models import Customer
-from customers.selectors import Actor, staff_of
-
-
-def actor_of(request: Request) -> Actor:
-    """The POS device or the active staff profile behind a request (403 for anyone else)."""
-    if isinstance(request.user, PosDevice):
-        return request.user
-    staff = staff_of(request.user)
-    if staff is None:
-        raise PermissionDenied(_("No staff profile."))
-    return staff
-
-
-def manager_or_hq(request: Request) -> Actor:
-    actor = actor_of(request)
-    if not can_manage_campaigns(actor):
-        raise PermissionDenied(_("Only store managers and headquarters plan events."))
-    return actor
+from customers.selectors import Actor
+from fanops.api import EVERYONE, MANAGERS, ScopedApi
 
 
 class CampaignOutputSerializer(serializers.ModelSerializer):
@@ -76,8 +54,10 @@ class AudienceFilterSerializer(serializers.Serializer):
     )
 
 
-class CampaignListCreateApi(APIView):
+class CampaignListCreateApi(ScopedApi):
     """GET: the events of the caller's store(s); POST: plan one (managers and HQ)."""
+
+    roles = MANAGERS
 
     class InputSerializer(serializers.Serializer):
         code = serializers.SlugField(max_length=40)
@@ -102,12 +82,12 @@ class CampaignListCreateApi(APIView):
             return data
 
     def get(self, request: Request) -> Response:
-        actor = manager_or_hq(request)
+        actor = self.actor
         campaigns = campaigns_visible_to(actor).prefetch_related("stores")
         return Response({"results": CampaignOutputSerializer(campaigns, many=True).data})
 
     def post(self, request: Request) -> Response:
-        actor = manager_or_hq(request)
+        actor = self.actor
         payload = self.InputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
@@ -132,17 +112,21 @@ def _campaign_for(actor: Actor, code: str) -> Campaign:
     return get_object_or_404(campaigns_visible_to(actor), code=code)
 
 
-class CampaignDetailApi(APIView):
+class CampaignDetailApi(ScopedApi):
+    roles = MANAGERS
+
     def get(self, request: Request, code: str) -> Response:
-        actor = manager_or_hq(request)
+        actor = self.actor
         return Response(CampaignOutputSerializer(_campaign_for(actor, code)).data)
 
 
-class CampaignAudienceApi(APIView):
+class CampaignAudienceApi(ScopedApi):
     """POST {"all", "any", "none"}: freeze the audience; answers the counts per rule (SPEC §5)."""
 
+    roles = MANAGERS
+
     def post(self, request: Request, code: str) -> Response:
-        actor = manager_or_hq(request)
+        actor = self.actor
         campaign = _campaign_for(actor, code)
         if not can_change_campaign(actor=actor, campaign=campaign):
             raise PermissionDenied(_("Only headquarters changes an event of several stores."))
@@ -157,14 +141,16 @@ class CampaignAudienceApi(APIView):
         return Response(report)
 
 
-class CampaignCheckInApi(APIView):
+class CampaignCheckInApi(ScopedApi):
     """POST {"phone"}: 201 for the first check-in, 200 after; 404 when the phone is not a fan."""
+
+    roles = EVERYONE
 
     class InputSerializer(serializers.Serializer):
         phone = serializers.CharField(max_length=32)
 
     def post(self, request: Request, code: str) -> Response:
-        actor = actor_of(request)
+        actor = self.actor
         campaign = _campaign_for(actor, code)
         payload = self.InputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -202,8 +188,10 @@ class CampaignCheckInApi(APIView):
         return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
-class CampaignResultsApi(APIView):
+class CampaignResultsApi(ScopedApi):
+    roles = MANAGERS
+
     def get(self, request: Request, code: str) -> Response:
-        actor = manager_or_hq(request)
+        actor = self.actor
         campaign = _campaign_for(actor, code)
         return Response(campaign_results(campaign=campaign, actor=actor))

@@ -29,6 +29,7 @@ from tagging.selectors import filter_customers_by_tags
 
 FILTER_KEYS = ("all", "any", "none")
 OUT_OF_TOWN = "out_of_town"
+CENTS = Decimal("0.01")
 Z_95 = 1.959963984540054  # two-sided 95 % quantile of the standard normal
 
 
@@ -307,7 +308,7 @@ def campaign_results(*, campaign: Campaign, actor: Actor) -> dict:
             "participated": row.get("participated", 0),
             "buyers": buyers,
             "orders": money.get("orders", 0),
-            "sales": str(money.get("total") or Decimal("0.00")),
+            "sales": str(Decimal(str(money.get("total") or 0)).quantize(CENTS)),
             "conversion": round(buyers / size, 6) if size else None,
         }
     contact, holdout = groups["contact"], groups["holdout"]
