@@ -168,11 +168,11 @@ class ProfileForm(forms.Form):
     def add_service_errors(self, error: ValidationError) -> None:
         """Show a service's errors next to their fields (birthday errors beside the birthday)."""
         for key, messages in error.message_dict.items():
-            if key in self.fields:
+            if key == "birthday" or key.startswith("birth"):
+                self.birthday_errors.extend(messages)
+            elif key in self.fields:
                 for message in messages:
                     self.add_error(key, message)
-            elif key == "birthday" or key.startswith("birth"):
-                self.birthday_errors.extend(messages)
             else:
                 for message in messages:
                     self.add_error(None, message)

@@ -1,0 +1,288 @@
+"""Today, the store dashboard with guide transfers, and the HQ page (server side)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date, timedelta
+from unittest import mock
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+from openpyxl import load_workbook
+
+from customers.models import Customer, GuideTransfer, Staff
+from customers.transfers import transfer_customers
+from tagging.services import change_tags
+from tests.factories import make_staff
+from tests.web.helpers import make_fan, make_run
+
+pytestmark = pytest.mark.django_db
+
+
+# --- Today ------------------------------------------------------------------------------------
+
+
+def test_today_lists_birthdays_in_the_next_7_days(client, guide):
+    today = timezone.localdate()
+    soon = today + timedelta(days=7)
+    late = today + timedelta(days=8)
+    make_fan(store=guide.store, guide=guide, name="七天后", birth_calendar="gregorian", birth_month=soon.month, birth_day=soon.day)
+    make_fan(store=guide.store, guide=guide, name="八天后", birth_calendar="gregorian", birth_month=late.month, birth_day=late.day)
+    client.force_login(guide.user)
+    names = [item["customer"].name for item in client.get("/today/").context["lists"]["birthdays"]]
+    assert names == ["七天后"]
+
+
+def test_today_lists_fans_gone_sleeping_or_pre_churn_in_the_last_run(client, guide):
+    asleep = make_fan(store=guide.store, guide=guide, name="睡了")
+    churning = make_fan(store=guide.store, guide=guide, name="要走")
+    awake = make_fan(store=guide.store, guide=guide, name="醒着")
+    make_run(as_of=date(2026, 1, 30), changes=[(awake, "r_stage", "active", "sleeping")])
+    make_run(
+        changes=[
+            (asleep, "r_stage", "active", "sleeping"),
+            (churning, "r_stage", "sleeping", "pre_churn"),
+            (awake, "r_stage", "sleeping", "active"),
+        ]
+    )
+    client.force_login(guide.user)
+    names = sorted(item["customer"].name for item in client.get("/today/").context["lists"]["sleeping"])
+    assert names == ["睡了", "要走"]
+
+
+def test_today_lists_apple_upgrades_and_remarks_to_update(client, guide):
+    up = make_fan(store=guide.store, guide=guide, name="升级了", apple="red")
+    down = make_fan(store=guide.store, guide=guide, name="降级了", apple="green")
+    make_fan(store=guide.store, guide=guide, name="备注旧", remark_store="WXL-备注旧-VIP", wechat_remark="备注旧")
+    make_fan(store=guide.store, guide=guide, name="备注对", remark_store="WXL-备注对-VIP", wechat_remark="WXL-备注对-VIP")
+    make_run(changes=[(up, "apple", "green", "red"), (down, "apple", "yellow", "green")])
+    client.force_login(guide.user)
+    lists = client.get("/today/").context["lists"]
+    assert [item["customer"].name for item in lists["upgrades"]] == ["升级了"]
+    assert [item["customer"].name for item in lists["remarks"]] == ["备注旧"]
+
+
+def test_today_shows_no_other_stores_fans(client, guide, other_store_guide):
+    other = make_fan(store=other_store_guide.store, guide=other_store_guide, name="别店")
+    make_run(changes=[(other, "r_stage", "active", "sleeping")])
+    client.force_login(guide.user)
+    assert client.get("/today/").context["lists"]["sleeping"] == []
+
+
+def test_ticking_an_item_marks_it_done_and_ticking_again_undoes_it(client, guide):
+    fan = make_fan(store=guide.store, guide=guide)
+    make_run(changes=[(fan, "r_stage", "active", "sleeping")])
+    client.force_login(guide.user)
+    response = client.post("/today/tick/", {"list": "sleeping", "customer": fan.pk}, headers={"HX-Request": "true"})
+    assert 'aria-pressed="true"' in response.content.decode()
+    assert client.get("/today/").context["lists"]["sleeping"][0]["done"] is True
+    client.post("/today/tick/", {"list": "sleeping", "customer": fan.pk})
+    assert client.get("/today/").context["lists"]["sleeping"][0]["done"] is False
+
+
+def test_ticks_are_forgotten_after_the_next_relabel_run(client, guide):
+    fan = make_fan(store=guide.store, guide=guide)
+    make_run(changes=[(fan, "r_stage", "active", "sleeping")])
+    client.force_login(guide.user)
+    client.post("/today/tick/", {"list": "sleeping", "customer": fan.pk})
+    make_run(as_of=date(2026, 2, 1), changes=[(fan, "r_stage", "sleeping", "pre_churn")])
+    assert client.get("/today/").context["lists"]["sleeping"][0]["done"] is False
+
+
+def test_ticking_another_stores_fan_is_404(client, guide, other_store_guide):
+    other = make_fan(store=other_store_guide.store)
+    client.force_login(guide.user)
+    assert client.post("/today/tick/", {"list": "sleeping", "customer": other.pk}).status_code == 404
+
+
+# --- Store dashboard --------------------------------------------------------------------------
+
+
+def test_dashboard_shows_the_quota_target_and_actual_per_tier(client, manager):
+    for _ in range(3):
+        make_fan(store=manager.store, apple="green")
+    make_fan(store=manager.store, apple="red")
+    client.force_login(manager.user)
+    response = client.get("/dashboard/")
+    tiers = {t["apple"]: (t["target"], t["actual"]) for t in response.context["tiers"]}
+    assert tiers == {"golden": (3, 0), "red": (1, 1), "yellow": (2, 0), "green": (5, 3), "blossom": (1, 0)}
+    assert 'data-testid="quota-bars"' in response.content.decode()
+
+
+def test_dashboard_shows_segments_stages_and_fans_per_guide(client, manager, guide):
+    make_fan(store=manager.store, guide=guide, r_stage="sleeping", rfm_segment="important_value")
+    make_fan(store=manager.store, guide=guide, r_stage="active", rfm_segment="important_value")
+    client.force_login(manager.user)
+    context = client.get("/dashboard/").context
+    assert {s["code"]: s["n"] for s in context["stages"]}["sleeping"] == 1
+    assert {s["code"]: s["n"] for s in context["segments"]}["important_value"] == 2
+    assert {g.pk: g.fans for g in context["guides"]}[guide.pk] == 2
+
+
+def test_dashboard_is_404_for_a_guide(client, guide):
+    client.force_login(guide.user)
+    assert client.get("/dashboard/").status_code == 404
+
+
+def test_dashboard_counts_only_the_managers_store(client, manager, other_store):
+    make_fan(store=other_store, apple="red")
+    client.force_login(manager.user)
+    tiers = {t["apple"]: t["actual"] for t in client.get("/dashboard/").context["tiers"]}
+    assert tiers["red"] == 0
+
+
+def test_hq_sees_any_stores_dashboard_through_the_switcher(client, hq, other_store):
+    make_fan(store=other_store, apple="red")
+    client.force_login(hq.user)
+    response = client.get(f"/dashboard/?store={other_store.code}")
+    assert {t["apple"]: t["actual"] for t in response.context["tiers"]}["red"] == 1
+
+
+def test_manager_moves_all_fans_of_a_leaving_guide(client, manager, guide):
+    fans = [make_fan(store=manager.store, guide=guide) for _ in range(3)]
+    target = make_staff(store=manager.store)
+    guide.is_active = False
+    guide.save()
+    client.force_login(manager.user)
+    response = client.post("/dashboard/", {"from_guide": guide.pk, "to_guide": target.pk, "customers": ""})
+    assert response.status_code == 302
+    assert set(Customer.objects.filter(guide=target).values_list("pk", flat=True)) == {f.pk for f in fans}
+    moves = GuideTransfer.objects.filter(to_guide=target)
+    assert moves.count() == 3
+    assert all(m.from_guide_was_leaving and m.moved_by == manager for m in moves)
+
+
+def test_manager_moves_selected_fans_only(client, manager, guide):
+    picked, kept = make_fan(store=manager.store, guide=guide), make_fan(store=manager.store, guide=guide)
+    target = make_staff(store=manager.store)
+    client.force_login(manager.user)
+    client.post("/dashboard/", {"from_guide": guide.pk, "to_guide": target.pk, "customers": str(picked.pk)})
+    picked.refresh_from_db()
+    kept.refresh_from_db()
+    assert (picked.guide_id, kept.guide_id) == (target.pk, guide.pk)
+
+
+def test_transfer_to_another_stores_guide_is_refused_next_to_the_field(client, manager, guide, other_store_guide):
+    fan = make_fan(store=manager.store, guide=guide)
+    client.force_login(manager.user)
+    response = client.post("/dashboard/", {"from_guide": guide.pk, "to_guide": other_store_guide.pk})
+    assert response.status_code == 400
+    assert response.context["form"].errors["to_guide"]
+    fan.refresh_from_db()
+    assert fan.guide_id == guide.pk
+    assert not GuideTransfer.objects.exists()
+
+
+def test_transfer_service_refuses_another_stores_guide(manager, guide, other_store_guide):
+    fan = make_fan(store=manager.store, guide=guide)
+    with pytest.raises(ValidationError):
+        transfer_customers(customers=[fan], to_guide=other_store_guide, by=manager, now=timezone.now())
+    fan.refresh_from_db()
+    assert fan.guide_id == guide.pk
+
+
+def _working_move(fan, to_guide, by, when):
+    return transfer_customers(customers=[fan], to_guide=to_guide, by=by, now=when)
+
+
+def test_a_fan_moves_between_working_guides_twice_in_90_days_but_not_a_third_time(manager, guide):
+    other = make_staff(store=manager.store)
+    fan = make_fan(store=manager.store, guide=guide)
+    start = timezone.now()
+    assert _working_move(fan, other, manager, start) == 1
+    assert _working_move(fan, guide, manager, start + timedelta(days=1)) == 1
+    with pytest.raises(ValidationError):
+        _working_move(fan, other, manager, start + timedelta(days=2))
+    fan.refresh_from_db()
+    assert fan.guide_id == guide.pk
+    assert GuideTransfer.objects.count() == 2
+
+
+def test_a_third_working_move_is_allowed_once_the_first_is_90_days_old(manager, guide):
+    other = make_staff(store=manager.store)
+    fan = make_fan(store=manager.store, guide=guide)
+    start = timezone.now()
+    _working_move(fan, other, manager, start)
+    _working_move(fan, guide, manager, start + timedelta(days=1))
+    assert _working_move(fan, other, manager, start + timedelta(days=90)) == 1
+
+
+def test_a_leaving_guides_fans_move_whatever_their_history(manager, guide):
+    other = make_staff(store=manager.store)
+    third = make_staff(store=manager.store)
+    fan = make_fan(store=manager.store, guide=guide)
+    now = timezone.now()
+    _working_move(fan, other, manager, now)
+    _working_move(fan, guide, manager, now)
+    Staff.objects.filter(pk=guide.pk).update(is_active=False)
+    assert _working_move(fan, third, manager, now) == 1
+
+
+def test_a_manager_cannot_move_fans_to_an_inactive_guide(manager, guide):
+    gone = make_staff(store=manager.store, is_active=False)
+    fan = make_fan(store=manager.store, guide=guide)
+    with pytest.raises(ValidationError):
+        transfer_customers(customers=[fan], to_guide=gone, by=manager, now=timezone.now())
+
+
+# --- HQ ---------------------------------------------------------------------------------------
+
+
+def test_hq_page_shows_every_store_side_by_side(client, hq, store, other_store):
+    make_fan(store=store, apple="red")
+    client.force_login(hq.user)
+    response = client.get("/hq/")
+    rows = {row["store"]: row for row in response.context["rows"]}
+    assert set(rows) >= {store.code, other_store.code}
+    assert rows[store.code]["stats"]["fans"] == 1
+
+
+def test_hq_page_is_404_for_a_manager(client, manager):
+    client.force_login(manager.user)
+    assert client.get("/hq/").status_code == 404
+
+
+def test_starting_a_relabel_queues_the_task_after_commit(client, hq, django_capture_on_commit_callbacks):
+    client.force_login(hq.user)
+    with mock.patch("segmentation.tasks.relabel.delay") as delay:
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.post("/hq/relabel/", {"as_of": "2026-01-31"})
+    assert response.status_code == 302
+    delay.assert_called_once_with("2026-01-31")
+
+
+def test_a_manager_cannot_start_a_relabel(client, manager):
+    client.force_login(manager.user)
+    with mock.patch("segmentation.tasks.relabel.delay") as delay:
+        assert client.post("/hq/relabel/").status_code == 404
+    delay.assert_not_called()
+
+
+def test_csv_export_has_the_filtered_fans_with_their_tags(client, hq, store):
+    red = make_fan(store=store, apple="red", name="红")
+    make_fan(store=store, apple="green", name="青")
+    change_tags(customer=red, add=["style:business"], by=hq)
+    client.force_login(hq.user)
+    response = client.get(f"/hq/export.csv?apple=red&store={store.code}")
+    text = b"".join(response.streaming_content).decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(text)))
+    assert rows[0][:3] == ["id", "name", "phone"]
+    assert [r[1] for r in rows[1:]] == ["红"]
+    assert "style:business" in rows[1][-1]
+
+
+def test_xlsx_export_has_the_filtered_fans(client, hq, store):
+    make_fan(store=store, r_stage="sleeping", name="睡")
+    make_fan(store=store, r_stage="active", name="醒")
+    client.force_login(hq.user)
+    response = client.get("/hq/export.xlsx?stage=sleeping")
+    sheet = load_workbook(io.BytesIO(b"".join(response.streaming_content))).active
+    names = [row[1] for row in sheet.iter_rows(min_row=2, values_only=True)]
+    assert names == ["睡"]
+
+
+def test_exports_are_404_for_a_guide(client, guide):
+    client.force_login(guide.user)
+    assert client.get("/hq/export.csv").status_code == 404
