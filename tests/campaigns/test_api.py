@@ -6,7 +6,6 @@ from rest_framework.test import APIClient
 from campaigns.models import AudienceMember, Campaign, CheckIn
 from customers.models import PosToken, Staff
 from tests.campaigns.helpers import NOW, make_campaign, make_fan
-from tests.factories import make_staff
 
 CREATE_URL = "/api/v1/campaigns/"
 

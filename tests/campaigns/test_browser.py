@@ -6,7 +6,7 @@ import os
 from datetime import timedelta
 
 import pytest
-from django.conf import settings
+from django.conf import settings as django_settings
 from django.test import Client
 from django.utils import timezone
 from openpyxl import load_workbook
@@ -33,16 +33,22 @@ def page(live_server):
 def sign_in(context, live_server, user) -> None:
     client = Client()
     client.force_login(user)
-    cookie = client.cookies[settings.SESSION_COOKIE_NAME]
+    cookie = client.cookies[django_settings.SESSION_COOKIE_NAME]
     context.add_cookies(
-        [{"name": settings.SESSION_COOKIE_NAME, "value": cookie.value, "url": live_server.url}]
+        [
+            {
+                "name": django_settings.SESSION_COOKIE_NAME,
+                "value": cookie.value,
+                "url": live_server.url,
+            }
+        ]
     )
 
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_manager_builds_an_audience_saves_it_and_downloads_the_xlsx(
-    page, live_server, manager, guide, store
+    page, live_server, manager, guide, store, settings
 ):
     context, tab = page
     settings.CAMPAIGN_CONTACT_CAP = 1
@@ -92,7 +98,7 @@ def test_manager_builds_an_audience_saves_it_and_downloads_the_xlsx(
 
     with tab.expect_download() as download_info:
         tab.click("[data-testid=export-xlsx]")
-    workbook = load_workbook(io.BytesIO(open(download_info.value.path(), "rb").read()))
+    workbook = load_workbook(io.BytesIO(download_info.value.path().read_bytes()))
     rows = list(workbook.active.iter_rows(values_only=True))
     header, body = rows[0], [dict(zip(rows[0], row, strict=True)) for row in rows[1:]]
     assert "remark_store_account" in header
