@@ -216,3 +216,14 @@ def remark_mismatches(*, customers: QuerySet[Customer]) -> QuerySet[Customer]:
         .exclude(wechat_remark=F("standard_store_remark"))
         .exclude(wechat_remark=F("standard_personal_remark"))
     )
+
+
+def tag_history(*, customer: Customer, limit: int = 100) -> QuerySet:
+    """A fan's tag changes, newest first, with tag, group and who (for the manager's view)."""
+    from tagging.models import TagChange
+
+    return (
+        TagChange.objects.filter(customer=customer)
+        .select_related("tag__group", "changed_by")
+        .order_by("-changed_at", "-id")[:limit]
+    )

@@ -242,3 +242,17 @@ def test_remark_mismatches_lists_fans_whose_remark_is_not_standard(store):
     found = list(remark_mismatches(customers=Customer.objects.all()))
     assert [c.pk for c in found] == [wrong.pk]
     assert found[0].standard_store_remark == "WXL-张三-VIP"
+
+
+def test_tag_history_is_newest_first_with_who(store, guide, manager):
+    from tagging.selectors import tag_history
+
+    fan = make_customer(store=store)
+    change_tags(customer=fan, add=["profession:teacher"], by=guide)
+    change_tags(customer=fan, add=["profession:it"], by=manager)
+    history = [(c.tag.code, c.added, c.changed_by.name) for c in tag_history(customer=fan)]
+    assert history == [
+        ("it", True, "李店长"),
+        ("teacher", False, "李店长"),
+        ("teacher", True, "王小丽"),
+    ]
