@@ -404,3 +404,10 @@ def contact_list(*, campaign: Campaign, actor: Actor, guide: Staff | None = None
             }
         )
     return rows
+
+
+def campaigns_to_refresh(*, today: date, grace: timedelta) -> QuerySet[Campaign]:
+    """Events running on `today` or ended within `grace` (late POS uploads still count)."""
+    return Campaign.objects.filter(
+        starts_on__lte=today, ends_on__gte=today - grace
+    ).prefetch_related("stores")

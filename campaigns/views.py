@@ -171,21 +171,46 @@ def campaign_audience_freeze(request: HttpRequest, code: str) -> HttpResponse:
     return redirect("campaigns:detail", code=campaign.code)
 
 
+def _registration_store(staff: Staff, campaign: Campaign):
+    """Where a walk-in who is not a fan yet gets registered: the staff's store, or the event's only one."""
+    if staff.store_id is not None:
+        return staff.store
+    stores = list(campaign.stores.all())
+    return stores[0] if len(stores) == 1 else None
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def campaign_check_in(request: HttpRequest, code: str) -> HttpResponse:
+    """Check a fan in by phone; a phone that is not a fan yet can be registered and checked in."""
+    from customers.services import CustomerExists, register_customer
+
     staff = _staff(request)
     campaign = _campaign(staff, code)
     form = CheckInForm(request.POST or None)
     not_a_fan = False
+    registration_store = _registration_store(staff, campaign)
     if request.method == "POST" and form.is_valid():
+        phone = form.cleaned_data["phone"]
+        customer = None
         try:
-            customer = services.find_fan_for_check_in(actor=staff, phone=form.cleaned_data["phone"])
+            if request.POST.get("register") and registration_store is not None:
+                customer = register_customer(
+                    store=registration_store,
+                    phone=phone,
+                    name=request.POST.get("name", "").strip(),
+                    guide=staff if staff.role == Staff.Role.GUIDE else None,
+                    by=staff,
+                )
+            else:
+                customer = services.find_fan_for_check_in(actor=staff, phone=phone)
         except ValidationError as exc:
-            form.add_error("phone", exc.messages)
+            form.add_error(None, exc.messages)
+        except CustomerExists:
+            form.add_error("phone", _("This phone is already registered at another store."))
         except Customer.DoesNotExist:
             not_a_fan = True
-        else:
+        if customer is not None:
             _record, created = services.check_in(
                 campaign=campaign, customer=customer, by=staff, now=timezone.now()
             )
@@ -203,6 +228,7 @@ def campaign_check_in(request: HttpRequest, code: str) -> HttpResponse:
             "campaign": campaign,
             "form": form,
             "not_a_fan": not_a_fan,
+            "can_register": registration_store is not None,
             "recent": campaign.check_ins.select_related("customer")[:20],
         },
     )

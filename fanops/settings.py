@@ -191,6 +191,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=2, minute=0),
         "options": {"expires": 3 * 60 * 60},  # not started within 3 h: the next night covers it
     },
+    # 03:00 store time: after the POS uploads, tag participants of running events who bought.
+    "campaigns-event-tags-nightly": {
+        "task": "campaigns.tasks.refresh_event_tags",
+        "schedule": crontab(hour=3, minute=0),
+        "options": {"expires": 3 * 60 * 60},
+    },
 }
 
 # --- Business rules (SPEC §2, §3) --------------------------------------------------------------

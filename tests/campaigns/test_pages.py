@@ -200,3 +200,22 @@ def test_results_page_renders_the_chart_data(client, manager, store):
     assert response.status_code == 200
     assert 'id="results-data"' in body and "chart.umd.min.js" in body
     assert 'data-testid="result-audience">1<' in body
+
+
+def test_a_walk_in_who_is_not_a_fan_is_registered_and_checked_in(client, guide, store):
+    make_campaign(stores=[store])
+    client.force_login(guide.user)
+
+    response = client.post(
+        reverse("campaigns:check_in", args=["spring"]),
+        {"phone": "137 0000 0000", "name": "新朋友", "register": "1"},
+    )
+
+    assert response.status_code == 302
+    record = CheckIn.objects.get()
+    assert (record.customer.phone, record.customer.name, record.customer.store) == (
+        "13700000000",
+        "新朋友",
+        store,
+    )
+    assert record.customer.guide == guide
