@@ -36,5 +36,8 @@ messages: install
 	$(BIN)/python manage.py makemessages -l zh_Hans -l en --ignore=.venv --ignore=staticfiles
 	$(BIN)/python manage.py compilemessages --ignore=.venv
 
+screenshots: install
+	$(BIN)/python tests/web/screenshots.py --fresh
+
 clean:
 	rm -rf $(VENV) fanops.sqlite3* staticfiles

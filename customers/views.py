@@ -148,13 +148,13 @@ def customer_list(request: HttpRequest) -> HttpResponse:
     page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
     rows = list(page.object_list)
     names = tag_names()
+    manual_codes = {group.code for group in taxonomy}
     tags = tags_by_customer([c.pk for c in rows])
     for customer in rows:
-        refs = [
-            ref
-            for ref in tags.get(customer.pk, [])
-            if ref.split(":", 1)[0] not in ROW_HIDDEN_GROUPS
-        ]
+        refs = sorted(
+            (r for r in tags.get(customer.pk, []) if r.split(":", 1)[0] not in ROW_HIDDEN_GROUPS),
+            key=lambda r: r.split(":", 1)[0] not in manual_codes,  # the guides' own tags first
+        )
         customer.row_tags = [names.get(ref, ref) for ref in refs[:ROW_TAGS]]
         customer.more_tags = max(0, len(refs) - ROW_TAGS)
         labels = _labels_of(customer)

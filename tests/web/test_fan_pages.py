@@ -207,7 +207,11 @@ def test_fan_card_of_another_stores_fan_is_404(client, guide, other_store_guide)
 
 def test_fan_card_shows_the_five_required_fields_and_completeness(client, guide):
     fan = make_fan(
-        store=guide.store, guide=guide, consumption_notes="爱买连衣裙", body_shape="梨形", height_cm=162
+        store=guide.store,
+        guide=guide,
+        consumption_notes="爱买连衣裙",
+        body_shape="梨形",
+        height_cm=162,
     )
     client.force_login(guide.user)
     response = client.get(f"/fans/{fan.pk}/")
@@ -218,7 +222,10 @@ def test_fan_card_shows_the_five_required_fields_and_completeness(client, guide)
 
 def test_fan_card_shows_remark_names_with_copy_buttons(client, guide):
     fan = make_fan(
-        store=guide.store, guide=guide, remark_store="WXL-张三-VIP-20240315", remark_personal="张三-青苹果"
+        store=guide.store,
+        guide=guide,
+        remark_store="WXL-张三-VIP-20240315",
+        remark_personal="张三-青苹果",
     )
     client.force_login(guide.user)
     body = client.get(f"/fans/{fan.pk}/").content.decode()
@@ -269,7 +276,9 @@ def test_tapping_a_style_chip_adds_the_tag(client, guide):
     fan = make_fan(store=guide.store, guide=guide)
     client.force_login(guide.user)
     response = client.post(
-        f"/fans/{fan.pk}/tags/", {"tag": "style:business", "action": "add"}, headers={"HX-Request": "true"}
+        f"/fans/{fan.pk}/tags/",
+        {"tag": "style:business", "action": "add"},
+        headers={"HX-Request": "true"},
     )
     assert response.status_code == 200
     assert CustomerTag.objects.filter(customer=fan, tag__code="business").exists()
@@ -298,7 +307,9 @@ def test_a_computed_tag_cannot_be_set_from_the_card(client, guide):
     fan = make_fan(store=guide.store, guide=guide)
     client.force_login(guide.user)
     response = client.post(
-        f"/fans/{fan.pk}/tags/", {"tag": "apple:red", "action": "add"}, headers={"HX-Request": "true"}
+        f"/fans/{fan.pk}/tags/",
+        {"tag": "apple:red", "action": "add"},
+        headers={"HX-Request": "true"},
     )
     assert response.status_code == 400
     assert not CustomerTag.objects.filter(customer=fan).exists()
@@ -332,7 +343,14 @@ def test_profile_form_saves_a_valid_change(client, guide):
     client.force_login(guide.user)
     response = client.post(
         f"/fans/{fan.pk}/edit/",
-        _profile(fan, height_cm="165", skin_tone="白皙", birth_calendar="gregorian", birth_month="3", birth_day="15"),
+        _profile(
+            fan,
+            height_cm="165",
+            skin_tone="白皙",
+            birth_calendar="gregorian",
+            birth_month="3",
+            birth_day="15",
+        ),
     )
     assert response.status_code == 302
     fan.refresh_from_db()

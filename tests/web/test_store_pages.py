@@ -28,8 +28,22 @@ def test_today_lists_birthdays_in_the_next_7_days(client, guide):
     today = timezone.localdate()
     soon = today + timedelta(days=7)
     late = today + timedelta(days=8)
-    make_fan(store=guide.store, guide=guide, name="七天后", birth_calendar="gregorian", birth_month=soon.month, birth_day=soon.day)
-    make_fan(store=guide.store, guide=guide, name="八天后", birth_calendar="gregorian", birth_month=late.month, birth_day=late.day)
+    make_fan(
+        store=guide.store,
+        guide=guide,
+        name="七天后",
+        birth_calendar="gregorian",
+        birth_month=soon.month,
+        birth_day=soon.day,
+    )
+    make_fan(
+        store=guide.store,
+        guide=guide,
+        name="八天后",
+        birth_calendar="gregorian",
+        birth_month=late.month,
+        birth_day=late.day,
+    )
     client.force_login(guide.user)
     names = [item["customer"].name for item in client.get("/today/").context["lists"]["birthdays"]]
     assert names == ["七天后"]
@@ -48,15 +62,29 @@ def test_today_lists_fans_gone_sleeping_or_pre_churn_in_the_last_run(client, gui
         ]
     )
     client.force_login(guide.user)
-    names = sorted(item["customer"].name for item in client.get("/today/").context["lists"]["sleeping"])
+    names = sorted(
+        item["customer"].name for item in client.get("/today/").context["lists"]["sleeping"]
+    )
     assert names == ["睡了", "要走"]
 
 
 def test_today_lists_apple_upgrades_and_remarks_to_update(client, guide):
     up = make_fan(store=guide.store, guide=guide, name="升级了", apple="red")
     down = make_fan(store=guide.store, guide=guide, name="降级了", apple="green")
-    make_fan(store=guide.store, guide=guide, name="备注旧", remark_store="WXL-备注旧-VIP", wechat_remark="备注旧")
-    make_fan(store=guide.store, guide=guide, name="备注对", remark_store="WXL-备注对-VIP", wechat_remark="WXL-备注对-VIP")
+    make_fan(
+        store=guide.store,
+        guide=guide,
+        name="备注旧",
+        remark_store="WXL-备注旧-VIP",
+        wechat_remark="备注旧",
+    )
+    make_fan(
+        store=guide.store,
+        guide=guide,
+        name="备注对",
+        remark_store="WXL-备注对-VIP",
+        wechat_remark="WXL-备注对-VIP",
+    )
     make_run(changes=[(up, "apple", "green", "red"), (down, "apple", "yellow", "green")])
     client.force_login(guide.user)
     lists = client.get("/today/").context["lists"]
@@ -75,7 +103,9 @@ def test_ticking_an_item_marks_it_done_and_ticking_again_undoes_it(client, guide
     fan = make_fan(store=guide.store, guide=guide)
     make_run(changes=[(fan, "r_stage", "active", "sleeping")])
     client.force_login(guide.user)
-    response = client.post("/today/tick/", {"list": "sleeping", "customer": fan.pk}, headers={"HX-Request": "true"})
+    response = client.post(
+        "/today/tick/", {"list": "sleeping", "customer": fan.pk}, headers={"HX-Request": "true"}
+    )
     assert 'aria-pressed="true"' in response.content.decode()
     assert client.get("/today/").context["lists"]["sleeping"][0]["done"] is True
     client.post("/today/tick/", {"list": "sleeping", "customer": fan.pk})
@@ -94,7 +124,9 @@ def test_ticks_are_forgotten_after_the_next_relabel_run(client, guide):
 def test_ticking_another_stores_fan_is_404(client, guide, other_store_guide):
     other = make_fan(store=other_store_guide.store)
     client.force_login(guide.user)
-    assert client.post("/today/tick/", {"list": "sleeping", "customer": other.pk}).status_code == 404
+    assert (
+        client.post("/today/tick/", {"list": "sleeping", "customer": other.pk}).status_code == 404
+    )
 
 
 # --- Store dashboard --------------------------------------------------------------------------
@@ -107,7 +139,13 @@ def test_dashboard_shows_the_quota_target_and_actual_per_tier(client, manager):
     client.force_login(manager.user)
     response = client.get("/dashboard/")
     tiers = {t["apple"]: (t["target"], t["actual"]) for t in response.context["tiers"]}
-    assert tiers == {"golden": (3, 0), "red": (1, 1), "yellow": (2, 0), "green": (5, 3), "blossom": (1, 0)}
+    assert tiers == {
+        "golden": (3, 0),
+        "red": (1, 1),
+        "yellow": (2, 0),
+        "green": (5, 3),
+        "blossom": (1, 0),
+    }
     assert 'data-testid="quota-bars"' in response.content.decode()
 
 
@@ -146,28 +184,41 @@ def test_manager_moves_all_fans_of_a_leaving_guide(client, manager, guide):
     guide.is_active = False
     guide.save()
     client.force_login(manager.user)
-    response = client.post("/dashboard/", {"from_guide": guide.pk, "to_guide": target.pk, "customers": ""})
+    response = client.post(
+        "/dashboard/", {"from_guide": guide.pk, "to_guide": target.pk, "customers": ""}
+    )
     assert response.status_code == 302
-    assert set(Customer.objects.filter(guide=target).values_list("pk", flat=True)) == {f.pk for f in fans}
+    assert set(Customer.objects.filter(guide=target).values_list("pk", flat=True)) == {
+        f.pk for f in fans
+    }
     moves = GuideTransfer.objects.filter(to_guide=target)
     assert moves.count() == 3
     assert all(m.from_guide_was_leaving and m.moved_by == manager for m in moves)
 
 
 def test_manager_moves_selected_fans_only(client, manager, guide):
-    picked, kept = make_fan(store=manager.store, guide=guide), make_fan(store=manager.store, guide=guide)
+    picked, kept = (
+        make_fan(store=manager.store, guide=guide),
+        make_fan(store=manager.store, guide=guide),
+    )
     target = make_staff(store=manager.store)
     client.force_login(manager.user)
-    client.post("/dashboard/", {"from_guide": guide.pk, "to_guide": target.pk, "customers": str(picked.pk)})
+    client.post(
+        "/dashboard/", {"from_guide": guide.pk, "to_guide": target.pk, "customers": str(picked.pk)}
+    )
     picked.refresh_from_db()
     kept.refresh_from_db()
     assert (picked.guide_id, kept.guide_id) == (target.pk, guide.pk)
 
 
-def test_transfer_to_another_stores_guide_is_refused_next_to_the_field(client, manager, guide, other_store_guide):
+def test_transfer_to_another_stores_guide_is_refused_next_to_the_field(
+    client, manager, guide, other_store_guide
+):
     fan = make_fan(store=manager.store, guide=guide)
     client.force_login(manager.user)
-    response = client.post("/dashboard/", {"from_guide": guide.pk, "to_guide": other_store_guide.pk})
+    response = client.post(
+        "/dashboard/", {"from_guide": guide.pk, "to_guide": other_store_guide.pk}
+    )
     assert response.status_code == 400
     assert response.context["form"].errors["to_guide"]
     fan.refresh_from_db()
@@ -178,7 +229,9 @@ def test_transfer_to_another_stores_guide_is_refused_next_to_the_field(client, m
 def test_transfer_service_refuses_another_stores_guide(manager, guide, other_store_guide):
     fan = make_fan(store=manager.store, guide=guide)
     with pytest.raises(ValidationError):
-        transfer_customers(customers=[fan], to_guide=other_store_guide, by=manager, now=timezone.now())
+        transfer_customers(
+            customers=[fan], to_guide=other_store_guide, by=manager, now=timezone.now()
+        )
     fan.refresh_from_db()
     assert fan.guide_id == guide.pk
 
@@ -244,11 +297,15 @@ def test_hq_page_is_404_for_a_manager(client, manager):
     assert client.get("/hq/").status_code == 404
 
 
-def test_starting_a_relabel_queues_the_task_after_commit(client, hq, django_capture_on_commit_callbacks):
+def test_starting_a_relabel_queues_the_task_after_commit(
+    client, hq, django_capture_on_commit_callbacks
+):
     client.force_login(hq.user)
-    with mock.patch("segmentation.tasks.relabel.delay") as delay:
-        with django_capture_on_commit_callbacks(execute=True):
-            response = client.post("/hq/relabel/", {"as_of": "2026-01-31"})
+    with (
+        mock.patch("segmentation.tasks.relabel.delay") as delay,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        response = client.post("/hq/relabel/", {"as_of": "2026-01-31"})
     assert response.status_code == 302
     delay.assert_called_once_with("2026-01-31")
 

@@ -1,0 +1,154 @@
+"""Real-browser tests: Playwright drives Debian's Chromium (/usr/bin/chromium; never downloaded)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from customers.models import Staff
+from tagging.models import CustomerTag
+from tests.factories import make_staff
+from tests.web.helpers import make_fan
+
+# Playwright's sync API runs an event loop in this thread; the ORM calls here are plain test code.
+os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+PASSWORD = "pass-1234-word"
+
+pytestmark = [
+    pytest.mark.browser,
+    # The taxonomy is seeded by a data migration: serialized_rollback keeps it for each test.
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def phone(browser, live_server):
+    context = browser.new_context(
+        viewport={"width": 375, "height": 812},
+        is_mobile=True,
+        has_touch=True,
+        locale="zh-CN",
+        base_url=live_server.url,
+    )
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    yield page
+    context.close()
+
+
+def sign_in(page, staff: Staff) -> None:
+    page.goto("/accounts/login/")
+    page.fill("#id_username", staff.user.username)
+    page.fill("#id_password", PASSWORD)
+    page.click("form button[type=submit].btn-primary")
+    page.wait_for_load_state("networkidle")
+
+
+def no_sideways_scroll(page) -> bool:
+    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
+def test_guide_finds_a_fan_tags_her_copies_the_remark_and_signs_out(phone, guide):
+    fan = make_fan(
+        store=guide.store,
+        guide=guide,
+        name="张三",
+        phone="13912345678",
+        remark_store="WXL-张三-VIP-20240315",
+    )
+    make_fan(store=guide.store, guide=guide, name="李四", phone="13900001111")
+    from tagging.services import change_tags
+
+    change_tags(customer=fan, add=["profession:teacher"], by=guide)
+
+    sign_in(phone, guide)
+    assert phone.url.endswith("/fans/")
+    assert no_sideways_scroll(phone)
+
+    phone.fill("[data-testid=search]", "5678")
+    phone.locator("[data-testid=fan-row]", has_text="张三").wait_for()
+    phone.wait_for_function("document.querySelectorAll('[data-testid=fan-row]').length === 1")
+    phone.locator("[data-testid=fan-row]", has_text="张三").click()
+    phone.wait_for_url(f"**/fans/{fan.pk}/")
+    assert no_sideways_scroll(phone)
+
+    phone.click("button[data-tag='style:business']")
+    phone.wait_for_selector("button[data-tag='style:business'][aria-pressed=true]")
+    phone.click("button[data-tag='profession:bank']")
+    phone.wait_for_selector("button[data-tag='profession:bank'][aria-pressed=true]")
+    assert phone.get_attribute("button[data-tag='profession:teacher']", "aria-pressed") == "false"
+
+    phone.click("[data-testid=copy-store]")
+    phone.wait_for_function(
+        "document.querySelector('[data-testid=copy-store]').textContent !== '复制' && document.querySelector('[data-testid=copy-store]').textContent !== 'Copy'"
+    )
+    assert phone.evaluate("navigator.clipboard.readText()") == "WXL-张三-VIP-20240315"
+
+    phone.click("[data-testid=logout]")
+    phone.wait_for_url("**/accounts/login/")
+
+    codes = set(
+        CustomerTag.objects.filter(customer=fan).values_list("tag__group__code", "tag__code")
+    )
+    assert codes == {("style", "business"), ("profession", "bank")}
+
+
+def test_tap_targets_on_my_fans_are_at_least_44px_high(phone, guide):
+    make_fan(store=guide.store, guide=guide, name="王五")
+    sign_in(phone, guide)
+    heights = phone.eval_on_selector_all(
+        ".chip-row .chip, [data-testid=fan-row], .search button, .topbar-tools button",
+        "els => els.map(e => e.getBoundingClientRect().height)",
+    )
+    assert heights
+    assert min(heights) >= 44
+
+
+def test_manager_sees_the_quota_bars(phone, manager):
+    make_fan(store=manager.store, apple="red")
+    sign_in(phone, manager)
+    assert phone.url.endswith("/dashboard/")
+    bars = phone.locator("[data-testid=quota-bars] .bar-row")
+    assert bars.count() == 5
+    assert phone.locator("[data-apple=red]").inner_text().strip().endswith("1 / 1")
+    phone.wait_for_function(
+        "window.Chart && Chart.getChart(document.getElementById('quota-chart'))"
+    )
+    assert no_sideways_scroll(phone)
+
+
+def test_a_guide_of_another_store_gets_404_on_the_fans_url(phone, guide, other_store):
+    fan = make_fan(store=guide.store, guide=guide, name="张三")
+    stranger = make_staff(store=other_store, role=Staff.Role.GUIDE)
+    sign_in(phone, stranger)
+    response = phone.goto(f"/fans/{fan.pk}/")
+    assert response.status == 404
+    assert "张三" not in phone.content()
+
+
+def test_names_with_html_are_shown_as_text(phone, guide):
+    make_fan(store=guide.store, guide=guide, name="<img src=x onerror=alert(1)>")
+    sign_in(phone, guide)
+    row = phone.locator("[data-testid=fan-row] .name").first
+    assert row.inner_text() == "<img src=x onerror=alert(1)>"
+    assert phone.locator("img[src=x]").count() == 0
