@@ -843,10 +843,6 @@ def generate_demo_brand(
     rng = np.random.default_rng(seed)
     out = _Progress(progress)
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                # Check foreign keys per COPY statement instead of queueing millions to COMMIT.
-                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         store_objs, specs = _create_stores_and_staff(rng, stores, out)
         store_rows = [
             {

@@ -13,7 +13,16 @@ def test_accepted_formats_normalise_to_eleven_digits(raw):
 
 
 @pytest.mark.parametrize(
-    "raw", ["010-62345678", "1380013800", "138001380001", "1380013800a", "", "12800138000", "+1 4155550100"]
+    "raw",
+    [
+        "010-62345678",
+        "1380013800",
+        "138001380001",
+        "1380013800a",
+        "",
+        "12800138000",
+        "+1 4155550100",
+    ],
 )
 def test_anything_but_a_mainland_mobile_is_refused(raw):
     with pytest.raises(ValidationError) as excinfo:
