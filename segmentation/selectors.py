@@ -49,6 +49,7 @@ FAN_COLUMNS = [
     "guide_name",
     "guide_abbreviation",
     "referrer_name",
+    "remark_key",  # of the fan's current labels row (None without one)
 ]
 
 
@@ -122,16 +123,18 @@ def fans_sql(*, store_ids: list[int] | None = None) -> str:
     """Every fan with what the apple and the remark names need (FAN_COLUMNS), by id."""
     customer_table = Customer._meta.db_table
     staff_table = Staff._meta.db_table
+    labels_table = CustomerLabels._meta.db_table
     where = ""
     if store_ids is not None:
         where = "WHERE c.store_id IN (" + (",".join(str(int(i)) for i in store_ids) or "NULL") + ")"
     return f"""
         SELECT c.id AS customer_id, c.store_id, c.is_opinion_leader, c.name, c.member_since,
                COALESCE(g.name, '') AS guide_name, COALESCE(g.abbreviation, '') AS guide_abbreviation,
-               COALESCE(r.name, '') AS referrer_name
+               COALESCE(r.name, '') AS referrer_name, l.remark_key
           FROM {customer_table} c
           LEFT JOIN {staff_table} g ON g.id = c.guide_id
           LEFT JOIN {customer_table} r ON r.id = c.referrer_id
+          LEFT JOIN {labels_table} l ON l.customer_id = c.id
           {where}
          ORDER BY c.id
     """
@@ -182,6 +185,7 @@ def fan_rows(*, store_ids: list[int] | None = None) -> pd.DataFrame:
     for column in ("name", "guide_name", "guide_abbreviation", "referrer_name"):
         frame[column] = frame[column].fillna("").astype(str)
     frame["member_since"] = pd.to_datetime(frame["member_since"])
+    frame["remark_key"] = pd.array(frame["remark_key"], dtype="Int64")
     return frame
 
 

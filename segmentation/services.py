@@ -64,16 +64,10 @@ STAGE_COLUMNS = [
     "rhythm",
     "remark_store_account",
     "remark_personal_account",
+    "remark_key",
 ]
-LABEL_TEXT_COLUMNS = [
-    "apple",
-    "rfm_segment",
-    "r_stage",
-    "membership",
-    "rhythm",
-    "remark_store_account",
-    "remark_personal_account",
-]
+# NULL in the stage = the remark's inputs did not change: keep the stored name.
+KEPT_WHEN_NULL = ["remark_store_account", "remark_personal_account"]
 CHANGE_GROUPS = [LabelChange.Group.APPLE, LabelChange.Group.RFM_SEGMENT, LabelChange.Group.R_STAGE]
 COUNTED_GROUPS = ["apple", "rfm_segment", "r_stage", "membership", "rhythm"]
 
@@ -159,61 +153,103 @@ def _optional(module: str, name: str):
 
 
 def _as_date(value) -> date | None:
-    if value is None or value is pd.NaT or (isinstance(value, float) and np.isnan(value)):
+    """A date from a pandas/numpy value (None when missing)."""
+    if value is None or pd.isna(value):
         return None
+    if isinstance(value, np.datetime64):
+        return value.astype("datetime64[D]").item()
     if isinstance(value, pd.Timestamp):
         return value.date()
     return value
 
 
-def remark_names(frame: pd.DataFrame) -> tuple[list[str], list[str]]:
-    """Standard WeChat remark names (store account, personal account) for each row of `frame`.
+def _remark_salt() -> str:
+    """16 characters that change whenever the remark rules or their settings change."""
+    import inspect
+
+    import tagging.remarks
+
+    source = inspect.getsource(tagging.remarks)
+    text = f"{settings.REMARK_SEPARATOR}|{settings.REMARK_MAX_LENGTH}|{source}"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _abbreviations(frame: pd.DataFrame, abbreviation_of) -> pd.Series:
+    """The guide abbreviation of each row, computed once per distinct (name, override)."""
+    guides = frame[["guide_name", "guide_abbreviation"]].drop_duplicates()
+    by_guide = {
+        (name, override): abbreviation_of(name, override) if (name or override) else ""
+        for name, override in guides.itertuples(index=False, name=None)
+    }
+    keys = pd.MultiIndex.from_frame(frame[["guide_name", "guide_abbreviation"]])
+    return pd.Series([by_guide[k] for k in keys], index=frame.index, dtype=object)
+
+
+def remark_names(frame: pd.DataFrame) -> pd.DataFrame:
+    """Standard WeChat remark names of each row of `frame`: remark_store_account,
+    remark_personal_account (None = unchanged, keep the stored one) and remark_key.
 
     `frame` holds the fan columns of `selectors.FAN_COLUMNS` and the classified labels. The
-    rules themselves are `tagging.remarks` (SPEC §3); guide abbreviations are computed once per
-    guide.
+    rules are `tagging.remarks` (SPEC §3). A fan's names are recomputed only when the hash of
+    their inputs (guide abbreviation, name, dates, apple, old/new fan, referrer, the remark
+    settings and rules) differs from the stored `remark_key`: nightly, that is a few fans.
     """
     store_remark = _optional("tagging.remarks", "store_account_remark")
     personal_remark = _optional("tagging.remarks", "personal_account_remark")
     abbreviation_of = _optional("tagging.remarks", "guide_abbreviation")
-    count = len(frame)
+    out = pd.DataFrame(index=frame.index)
     if store_remark is None or personal_remark is None or abbreviation_of is None:
-        return [""] * count, [""] * count
-    abbreviations: dict[tuple[str, str], str] = {}
-    guide_names = frame["guide_name"].tolist()
-    overrides = frame["guide_abbreviation"].tolist()
-    abbreviation = []
-    for guide, override in zip(guide_names, overrides, strict=True):
-        key = (guide, override)
-        if key not in abbreviations:
-            abbreviations[key] = abbreviation_of(guide, override) if (guide or override) else ""
-        abbreviation.append(abbreviations[key])
-    names = frame["name"].tolist()
-    member_since = frame["member_since"].tolist()
-    first_sale = frame["first_sale"].tolist()
-    apples = frame["apple"].tolist()
-    lifetime = frame["lifetime_sales"].tolist()
-    referrers = frame["referrer_name"].tolist()
-    store_names, personal_names = [], []
-    for i in range(count):
-        first = _as_date(first_sale[i])
-        store_names.append(
-            store_remark(
-                abbreviation=abbreviation[i],
-                fan_name=names[i],
-                first_date=_as_date(member_since[i]) or first,
-            )
+        out["remark_store_account"] = ""
+        out["remark_personal_account"] = ""
+        out["remark_key"] = pd.array([None] * len(frame), dtype="Int64")
+        return out
+    abbreviation = _abbreviations(frame, abbreviation_of)
+    first_date = frame["member_since"].fillna(frame["first_sale"])
+    inputs = pd.DataFrame(
+        {
+            "abbreviation": abbreviation,
+            "name": frame["name"],
+            "first_date": first_date,
+            "apple": frame["apple"],
+            "old_fan": frame["lifetime_sales"] >= 2,
+            "first_sale": frame["first_sale"],
+            "referrer": frame["referrer_name"],
+        }
+    )
+    key = pd.util.hash_pandas_object(inputs, index=False, hash_key=_remark_salt()).to_numpy()
+    key = key.view("int64")
+    if "remark_key" in frame:
+        present = frame["remark_key"].notna().to_numpy()
+        stored = frame["remark_key"].fillna(0).to_numpy(dtype="int64")
+        stale = ~present | (stored != key)
+    else:
+        stale = np.ones(len(frame), dtype=bool)
+    store_names = np.full(len(frame), None, dtype=object)
+    personal_names = np.full(len(frame), None, dtype=object)
+    rows = np.flatnonzero(stale)
+    names = frame["name"].to_numpy()
+    apples = frame["apple"].to_numpy()
+    lifetime = frame["lifetime_sales"].to_numpy()
+    referrers = frame["referrer_name"].to_numpy()
+    first_dates = first_date.to_numpy()
+    first_sales = frame["first_sale"].to_numpy()
+    abbreviations = abbreviation.to_numpy()
+    for i in rows:
+        first = _as_date(first_sales[i])
+        store_names[i] = store_remark(
+            abbreviation=abbreviations[i], fan_name=names[i], first_date=_as_date(first_dates[i])
         )
-        personal_names.append(
-            personal_remark(
-                fan_name=names[i],
-                apple=apples[i],
-                lifetime_sales=int(lifetime[i]),
-                first_sale=first,
-                referrer_name=referrers[i],
-            )
+        personal_names[i] = personal_remark(
+            fan_name=names[i],
+            apple=apples[i],
+            lifetime_sales=int(lifetime[i]),
+            first_sale=first,
+            referrer_name=referrers[i],
         )
-    return store_names, personal_names
+    out["remark_store_account"] = store_names
+    out["remark_personal_account"] = personal_names
+    out["remark_key"] = key
+    return out
 
 
 # --- staging and switch -------------------------------------------------------------------------
@@ -236,8 +272,9 @@ def _create_stage(cursor) -> None:
             r_stage varchar(10) NOT NULL,
             membership varchar(12) NOT NULL,
             rhythm varchar(12) NOT NULL,
-            remark_store_account varchar(64) NOT NULL,
-            remark_personal_account varchar(64) NOT NULL
+            remark_store_account varchar(64),
+            remark_personal_account varchar(64),
+            remark_key bigint
         )"""
     )
 
@@ -252,12 +289,11 @@ def stage_labels(labels: pd.DataFrame) -> None:
         _create_stage(cursor)
         if connection.vendor == "postgresql":
             buffer = io.StringIO()
-            frame.to_csv(buffer, index=False, header=False, date_format="%Y-%m-%d")
+            frame.to_csv(buffer, index=False, header=False, date_format="%Y-%m-%d", na_rep="\\N")
             buffer.seek(0)
-            not_null = ", ".join(LABEL_TEXT_COLUMNS)
             cursor.cursor.copy_expert(
                 f"COPY {STAGE_TABLE} ({', '.join(STAGE_COLUMNS)}) FROM STDIN "
-                f"WITH (FORMAT csv, FORCE_NOT_NULL ({not_null}))",
+                "WITH (FORMAT csv, NULL '\\N')",
                 buffer,
             )
             cursor.execute(f"ANALYZE {STAGE_TABLE}")
@@ -270,6 +306,7 @@ def stage_labels(labels: pd.DataFrame) -> None:
             row[6] = None if pd.isna(row[6]) else row[6].date().isoformat()
             for j in (0, 2, 3, 4):
                 row[j] = int(row[j])
+            row[14] = None if pd.isna(row[14]) else int(row[14])
             rows.append(row)
         placeholders = ", ".join(["%s"] * len(STAGE_COLUMNS))
         cursor.executemany(
@@ -304,14 +341,18 @@ def switch_labels(*, run: RelabelRun, as_of: date) -> dict[str, dict[str, int]]:
              WHERE COALESCE(l.{group}, '') <> s.{group} AND {exists}"""
         for group in CHANGE_GROUPS
     )
+    copied = [c for c in STAGE_COLUMNS if c not in ("customer_id", "monetary_cents")]
     assignments = ", ".join(
         ["as_of = %(as_of)s", f"monetary = {money}"]
-        + [f"{c} = s.{c}" for c in STAGE_COLUMNS if c not in ("customer_id", "monetary_cents")]
+        + [
+            f"{c} = COALESCE(s.{c}, {labels}.{c})" if c in KEPT_WHEN_NULL else f"{c} = s.{c}"
+            for c in copied
+        ]
     )
-    label_columns = ["customer_id", "as_of", "monetary"] + [
-        c for c in STAGE_COLUMNS if c not in ("customer_id", "monetary_cents")
+    label_columns = ["customer_id", "as_of", "monetary", *copied]
+    values = ["s.customer_id", "%(as_of)s", money] + [
+        f"COALESCE(s.{c}, '')" if c in KEPT_WHEN_NULL else f"s.{c}" for c in copied
     ]
-    values = ["s.customer_id", "%(as_of)s", money] + [f"s.{c}" for c in label_columns[3:]]
     params = {"run": run.pk, "as_of": as_of}
     with connection.cursor() as cursor:
         cursor.execute(
@@ -392,19 +433,14 @@ def compute_labels(
         labels = rules.classify(
             inputs[rules.INPUT_COLUMNS], as_of=as_of, red_min_spend=settings.APPLE_RED_MIN_SPEND
         )
-        for column in (
-            "store_id",
-            "name",
-            "member_since",
-            "guide_name",
-            "guide_abbreviation",
-            "referrer_name",
-        ):
+        for column in selectors.FAN_COLUMNS[1:]:
             labels[column] = inputs[column].to_numpy()
         if store_ids is not None:
             labels = labels[labels["store_id"].isin(store_ids)].reset_index(drop=True)
     with timer.phase("remarks"):
-        labels["remark_store_account"], labels["remark_personal_account"] = remark_names(labels)
+        remarks = remark_names(labels)
+        for column in remarks.columns:
+            labels[column] = remarks[column].to_numpy()
     return labels
 
 

@@ -8,7 +8,7 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 
-from customers.models import Order
+from customers.models import Customer, Order, Staff
 from segmentation import services
 from segmentation.models import CustomerLabels, LabelChange, RelabelRun
 from segmentation.selectors import labels_checksum, relabel_inputs
@@ -292,3 +292,28 @@ def test_stores_codes_map_to_ids():
     store = make_store()
     assert services._store_ids([store.code]) == [store.pk]
     assert services._store_ids(None) is None
+
+
+def test_remark_names_follow_a_renamed_fan_guide_or_referrer(guide):
+    referrer = make_customer(store=guide.store, name="王五")
+    fan = make_customer(store=guide.store, guide=guide, name="张三", referrer=referrer)
+    make_order(customer=fan, paid_at=at(AS_OF - timedelta(days=3)))
+    relabel(as_of=AS_OF)
+    assert labels_of(fan).remark_personal_account == "张三-青苹果-王五"
+    # Queryset updates bypass save(): the job must notice changed inputs anyway.
+    Customer.objects.filter(pk=fan.pk).update(name="张小三")
+    Customer.objects.filter(pk=referrer.pk).update(name="王六")
+    Staff.objects.filter(pk=guide.pk).update(abbreviation="XL")
+    relabel(as_of=AS_OF)
+    labels = labels_of(fan)
+    assert labels.remark_personal_account == "张小三-青苹果-王六"
+    assert labels.remark_store_account == f"XL-张小三-VIP-{(AS_OF - timedelta(days=3)):%Y%m%d}"
+
+
+def test_unchanged_remark_inputs_keep_the_stored_names(guide):
+    fan = make_customer(store=guide.store, guide=guide, name="张三")
+    relabel(as_of=AS_OF)
+    CustomerLabels.objects.filter(customer=fan).update(remark_store_account="kept")
+    relabel(as_of=AS_OF + timedelta(days=1))
+    assert labels_of(fan).remark_store_account == "kept"
+    assert labels_of(fan).remark_personal_account == "张三-苹果花"

@@ -53,6 +53,7 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=7)
         parser.add_argument("--today", type=date.fromisoformat, default=date(2026, 6, 30))
         parser.add_argument("--keep", action="store_true", help="keep the fanops_bench database")
+        parser.add_argument("--reuse", action="store_true", help="measure on a kept fanops_bench")
         parser.add_argument(
             "--measure", action="store_true", help="(internal) measure in this process"
         )
@@ -78,55 +79,63 @@ class Command(BaseCommand):
     def build_and_measure(self, options) -> None:
         customers, orders = options["customers"], options["orders"]
         stores = options["stores"] or max(6, customers // 20_000)
+        keep = options["keep"] or options["reuse"]
         admin = self._admin_connection()
-        with admin.cursor() as cursor:
-            cursor.execute(f"DROP DATABASE IF EXISTS {BENCH_DB}")
-            cursor.execute(f"CREATE DATABASE {BENCH_DB}")
+        if not options["reuse"]:
+            with admin.cursor() as cursor:
+                cursor.execute(f"DROP DATABASE IF EXISTS {BENCH_DB}")
+                cursor.execute(f"CREATE DATABASE {BENCH_DB}")
         main_name = connection.settings_dict["NAME"]
         try:
             connection.close()
             connection.settings_dict["NAME"] = BENCH_DB
-            started = time.perf_counter()
-            call_command("migrate", verbosity=0, skip_checks=True)
-            from customers.demo import generate_demo_brand
-
-            self.stdout.write(
-                f"generating {stores} stores, {customers:,} fans, {orders:,} orders …"
-            )
-            generate_demo_brand(
-                stores=stores, customers=customers, orders=orders, seed=options["seed"],
-                today=options["today"], progress=False,
-            )  # fmt: skip
-            with connection.cursor() as cursor:
-                cursor.execute("VACUUM ANALYZE customers_order")
-                cursor.execute("VACUUM ANALYZE customers_customer")
-                cursor.execute("SELECT pg_size_pretty(pg_total_relation_size('customers_order'))")
-                size = cursor.fetchone()[0]
-            self.stdout.write(
-                f"data ready in {time.perf_counter() - started:.1f} s (orders table {size})"
-            )
+            if not options["reuse"]:
+                self.build(
+                    customers=customers,
+                    orders=orders,
+                    stores=stores,
+                    seed=options["seed"],
+                    today=options["today"],
+                )
             connections.close_all()
             self.stdout.flush()
             env = {**os.environ, "DATABASE_URL": self._bench_url(), "DEBUG": "1"}
-            command = [
-                sys.executable,
-                sys.argv[0],
-                "bench_relabel",
-                "--measure",
-                "--today",
-                options["today"].isoformat(),
-            ]
+            command = [sys.executable, sys.argv[0], "bench_relabel", "--measure"]
+            command += ["--today", options["today"].isoformat()]
             result = subprocess.run(command, env=env, check=False)
             if result.returncode:
                 raise CommandError(f"measurement failed ({result.returncode})")
         finally:
             connections.close_all()
             connection.settings_dict["NAME"] = main_name
-            if not options["keep"]:
+            if not keep:
                 with admin.cursor() as cursor:
                     cursor.execute(f"DROP DATABASE IF EXISTS {BENCH_DB}")
                 self.stdout.write(f"dropped {BENCH_DB}")
             admin.close()
+
+    def build(self, *, customers: int, orders: int, stores: int, seed: int, today: date) -> None:
+        from customers.demo import generate_demo_brand
+
+        started = time.perf_counter()
+        call_command("migrate", verbosity=0, skip_checks=True)
+        self.stdout.write(f"generating {stores} stores, {customers:,} fans, {orders:,} orders …")
+        generate_demo_brand(
+            stores=stores,
+            customers=customers,
+            orders=orders,
+            seed=seed,
+            today=today,
+            progress=False,
+        )
+        with connection.cursor() as cursor:
+            cursor.execute("VACUUM ANALYZE customers_order")
+            cursor.execute("VACUUM ANALYZE customers_customer")
+            cursor.execute("SELECT pg_size_pretty(pg_total_relation_size('customers_order'))")
+            size = cursor.fetchone()[0]
+        self.stdout.write(
+            f"data ready in {time.perf_counter() - started:.1f} s (orders table {size})"
+        )
 
     def _bench_url(self) -> str:
         url = os.environ.get("DATABASE_URL", "")
