@@ -1,0 +1,160 @@
+"""The relabel job under real concurrency (PostgreSQL only: threads, processes, SIGKILL)."""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from django.db import connection, connections
+
+from segmentation import services
+from segmentation.models import CustomerLabels, RelabelRun
+from segmentation.selectors import labels_checksum
+from segmentation.services import relabel
+from tests.factories import aware_dt, make_customer, make_order, make_store
+
+pytestmark = [
+    pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL"),
+    pytest.mark.django_db(transaction=True),
+]
+
+AS_OF = date(2026, 6, 30)
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def brand(fans: int = 30) -> None:
+    store = make_store()
+    for i in range(fans):
+        fan = make_customer(store=store, is_opinion_leader=i == 0)
+        for j in range(i % 4):
+            make_order(
+                customer=fan, paid_at=aware_dt(2026, 6 - j, 1 + i % 27), amount=f"{200 + 70 * i}.00"
+            )
+
+
+def in_thread(target, results: list, index: int) -> threading.Thread:
+    def run() -> None:
+        try:
+            results[index] = target()
+        finally:
+            connections.close_all()
+
+    return threading.Thread(target=run)
+
+
+def test_ten_concurrent_starts_do_the_work_once_and_skip_the_rest_at_once():
+    brand()
+    release = threading.Event()
+
+    def slow_checkpoint(phase: str) -> None:
+        if phase == "aggregate":
+            release.wait(10)
+
+    results: list = [None] * 10
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(services, "_checkpoint", slow_checkpoint)
+        threads = [in_thread(lambda: relabel(as_of=AS_OF), results, i) for i in range(10)]
+        started = time.monotonic()
+        for thread in threads:
+            thread.start()
+        deadline = started + 5
+        while (
+            RelabelRun.objects.filter(status="skipped").count() < 9 and time.monotonic() < deadline
+        ):
+            time.sleep(0.02)
+        skipped_within = time.monotonic() - started
+        release.set()
+        for thread in threads:
+            thread.join(20)
+    statuses = sorted(run.status for run in results)
+    assert statuses == ["skipped"] * 9 + ["succeeded"]
+    assert skipped_within < 1
+    assert CustomerLabels.objects.filter(as_of=AS_OF).count() == 30
+
+
+def test_a_reader_polling_during_a_run_never_sees_two_runs_mixed():
+    brand(60)
+    relabel(as_of=AS_OF)
+    seen: set[tuple] = set()
+    stop = threading.Event()
+
+    def poll() -> None:
+        try:
+            while not stop.is_set():
+                seen.add(
+                    tuple(
+                        CustomerLabels.objects.values_list("as_of", flat=True).distinct().order_by()
+                    )
+                )
+        finally:
+            connections.close_all()
+
+    reader = threading.Thread(target=poll)
+    with pytest.MonkeyPatch.context() as patch:
+        # Keep the switch transaction open a while after its UPDATE, before the commit.
+        patch.setattr(
+            services,
+            "_checkpoint",
+            lambda phase: time.sleep(0.5) if phase == "switch_updated" else None,
+        )
+        reader.start()
+        run = relabel(as_of=AS_OF + timedelta(days=1))
+    stop.set()
+    reader.join(5)
+    assert run.status == RelabelRun.Status.SUCCEEDED
+    assert seen <= {(AS_OF,), (AS_OF + timedelta(days=1),)}
+    assert (AS_OF,) in seen
+
+
+def test_sigkill_in_the_middle_of_the_switch_leaves_the_previous_labels_and_frees_the_lock():
+    brand()
+    relabel(as_of=AS_OF)
+    before = labels_checksum()
+    settings_dict = connection.settings_dict
+    url = (
+        f"postgres://{settings_dict['USER']}:{settings_dict['PASSWORD']}@{settings_dict['HOST'] or 'localhost'}"
+        f":{settings_dict['PORT'] or 5432}/{settings_dict['NAME']}"
+    )
+    env = {**os.environ, "DATABASE_URL": url, "DEBUG": "1", services.PAUSE_ENV: "switch_updated:60"}
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "manage.py"),
+            "relabel",
+            "--as-of",
+            (AS_OF + timedelta(days=200)).isoformat(),
+        ],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = ""
+        deadline = time.monotonic() + 30
+        while "paused at switch_updated" not in line and time.monotonic() < deadline:
+            line = child.stderr.readline()
+            if not line and child.poll() is not None:
+                break
+        assert "paused at switch_updated" in line
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(10)
+    finally:
+        if child.poll() is None:
+            child.kill()
+        child.stderr.close()
+    assert labels_checksum() == before
+    assert set(CustomerLabels.objects.values_list("as_of", flat=True)) == {AS_OF}
+    # The server notices the dead session and frees its advisory lock.
+    deadline = time.monotonic() + 10
+    run = relabel(as_of=AS_OF + timedelta(days=1))
+    while run.status == RelabelRun.Status.SKIPPED and time.monotonic() < deadline:
+        time.sleep(0.2)
+        run = relabel(as_of=AS_OF + timedelta(days=1))
+    assert run.status == RelabelRun.Status.SUCCEEDED
