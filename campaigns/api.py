@@ -194,4 +194,5 @@ class CampaignResultsApi(ScopedApi):
     def get(self, request: Request, code: str) -> Response:
         actor = self.actor
         campaign = _campaign_for(actor, code)
+        services.refresh_event_tags(campaign=campaign)  # idempotent: late orders get tagged too
         return Response(campaign_results(campaign=campaign, actor=actor))

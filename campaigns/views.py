@@ -266,6 +266,7 @@ def campaign_export(request: HttpRequest, code: str, fmt: str) -> HttpResponse:
 def campaign_results_page(request: HttpRequest, code: str) -> HttpResponse:
     staff = _manager(request)
     campaign = _campaign(staff, code)
+    services.refresh_event_tags(campaign=campaign)  # idempotent: late orders get tagged too
     results = campaign_results(campaign=campaign, actor=staff)
     chart = {
         "labels": [
