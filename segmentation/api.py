@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import date
 
 from django.db import transaction
@@ -137,7 +138,10 @@ class RelabelApi(ScopedApi):
         tags=["labels"],
         request=inline_serializer("RelabelIn", {"as_of": serializers.DateField(required=False)}),
         responses={
-            202: inline_serializer("RelabelQueued", {"run_id": serializers.IntegerField()}),
+            202: inline_serializer(
+                "RelabelQueued",
+                {"run_id": serializers.CharField(), "as_of": serializers.DateField()},
+            ),
             **_errors(400, 401, 403),
         },
     )
@@ -155,9 +159,13 @@ class RelabelApi(ScopedApi):
                 raise exceptions.ValidationError(
                     {"as_of": [_("Enter a date as YYYY-MM-DD.")]}
                 ) from None
-        run = RelabelRun.objects.create(as_of=as_of, status=RelabelRun.Status.RUNNING)
-        transaction.on_commit(lambda: relabel.delay(as_of.isoformat()))
-        return Response({"run_id": run.pk}, status=status.HTTP_202_ACCEPTED)
+        # The worker records the RelabelRun when it starts (a second run while one holds the
+        # lock is recorded as skipped); `run_id` is the queued job's id, known before it runs.
+        run_id = str(uuid.uuid4())
+        transaction.on_commit(lambda: relabel.apply_async(args=[as_of.isoformat()], task_id=run_id))
+        return Response(
+            {"run_id": run_id, "as_of": as_of.isoformat()}, status=status.HTTP_202_ACCEPTED
+        )
 
 
 class RelabelRunListApi(ScopedListApi):

@@ -9,6 +9,12 @@ from customers.models import PosToken
 
 
 @pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """PBKDF2's million rounds cost ~0.5 s per staff member made; these tests are not about it."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _fresh_throttle_buckets():
     """Throttle counters live in the cache (Redis in CI): each test starts with empty buckets."""
     cache.clear()
