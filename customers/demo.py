@@ -641,6 +641,8 @@ def _columns(model: type[models.Model], frame: pd.DataFrame) -> list[str]:
     """The model's columns; ones the frame lacks are filled with the field default."""
     columns = []
     for f in model._meta.concrete_fields:
+        if f.primary_key and f.column not in frame.columns:
+            continue  # the sequence numbers the rows
         if f.column not in frame.columns:
             if f.has_default():
                 frame[f.column] = f.get_default()
@@ -707,6 +709,9 @@ def _bulk_load(model: type[models.Model], progress: _Progress):
         return
     table = model._meta.db_table
     with connection.cursor() as cursor:
+        # Run the foreign-key checks still queued for this transaction now: PostgreSQL refuses to
+        # alter a table with pending trigger events. Django's default (deferred) comes back below.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         cursor.execute("SET LOCAL maintenance_work_mem = '512MB'")
         cursor.execute(
             "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
@@ -740,6 +745,7 @@ def _bulk_load(model: type[models.Model], progress: _Progress):
             cursor.execute(
                 f"ALTER TABLE {quoted} ADD CONSTRAINT {connection.ops.quote_name(name)} {definition}"
             )
+        cursor.execute("SET CONSTRAINTS ALL DEFERRED")
 
 
 def _next_id(model: type[models.Model]) -> int:
@@ -830,11 +836,14 @@ def generate_demo_brand(
     seed: int = 7,
     today: date | None = None,
     progress: bool = True,
+    fact_labels: bool = True,
 ) -> DemoSummary:
     """Write a demo brand in one transaction and return what was written.
 
     Deterministic for (`stores`, `customers`, `orders`, `seed`, `today`). Expects no store codes
     S001… to exist yet (the caller checks). `orders` counts sales and refunds together.
+    `fact_labels=False` leaves zodiac, birthday month and distance empty (the relabel job or
+    `tagging.facts.refresh_fact_labels()` fills them).
     """
     if stores < 1:
         raise ValueError("stores must be at least 1")
@@ -904,7 +913,8 @@ def generate_demo_brand(
             ):
                 cursor.execute(sql)
 
-    _refresh_fact_labels(out)
+    if fact_labels:
+        _refresh_fact_labels(out)
     n_refunds = int((order_frame["kind"] == "refund").sum()) if len(order_frame) else 0
     first_store = store_objs[0].code.lower()
     return DemoSummary(
