@@ -42,6 +42,9 @@ from tagging.services import add_event_tag, event_tags
 logger = logging.getLogger(__name__)
 
 
+RESERVED_CODES = frozenset({"new"})  # /campaigns/new/ is the create page
+
+
 class CampaignConflict(Exception):
     """The request contradicts the event's state (answered 409)."""
 
@@ -79,7 +82,9 @@ def validate_campaign_fields(
     seed: int | None,
 ) -> None:
     errors: dict[str, list[str]] = {}
-    if code is not None and Campaign.objects.filter(code=code).exists():
+    if code is not None and code in RESERVED_CODES:
+        errors["code"] = [_("This code is reserved; choose another.")]
+    elif code is not None and Campaign.objects.filter(code=code).exists():
         errors["code"] = [_("An event with this code already exists.")]
     if ends_on < starts_on:
         errors["ends_on"] = [_("The event cannot end before it starts.")]

@@ -62,6 +62,7 @@ def test_manager_without_stores_gets_their_own_store(manager, store, other_store
         ({"holdout_percent": 51}, "holdout_percent"),
         ({"audience": {"all": ["apple:purple"]}}, "all"),
         ({"code": "not a slug"}, "code"),
+        ({"code": "new"}, "code"),
     ],
 )
 def test_bad_input_is_refused_naming_the_field_and_nothing_is_saved(manager, overrides, field):
