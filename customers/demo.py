@@ -561,44 +561,47 @@ def _orders_frames(
         np.floor(amount[sale_idx] * (0.3 + 0.65 * rng.random(n_refunds)) * 100) / 100,
     )
 
+    paid_all = np.concatenate([paid_at, refund_at])
+    is_refund = np.concatenate([np.zeros(n_sales, bool), np.ones(n_refunds, bool)])
+    # Ids follow time (sales before their refunds at equal times), as a POS feed would.
+    order = np.lexsort((is_refund, paid_all))
+    source = np.concatenate([np.arange(n_sales), sale_idx])[order]  # the sale a row is or refunds
+    is_refund = is_refund[order]
+    ids = np.arange(first_id, first_id + len(order), dtype=np.int64)
+    id_of_sale = np.empty(n_sales, dtype=np.int64)
+    id_of_sale[source[~is_refund]] = ids[~is_refund]
+    refund_of = pd.array(id_of_sale[source], dtype="Int64")
+    refund_of[~is_refund] = pd.NA
+    store_all = np.concatenate([store, store[sale_idx]])[order]
+    guide_all = np.concatenate([guide, guide[sale_idx]])[order]
+    paid_all = paid_all[order]
     frame = pd.DataFrame(
         {
-            "paid_at": np.concatenate([paid_at, refund_at]),
-            "is_refund": np.concatenate([np.zeros(n_sales, bool), np.ones(n_refunds, bool)]),
-            "customer_id": customers["id"].to_numpy()[np.concatenate([fan, fan[sale_idx]])],
-            "store_id": np.concatenate([store, store[sale_idx]]),
-            "guide_id": np.concatenate([guide, guide[sale_idx]]),
-            "amount": np.concatenate([amount, refund_amount]),
-            "payment_method": np.concatenate([method, method[sale_idx]]),
-            "channel": np.concatenate([channel, channel[sale_idx]]),
-            "source": np.concatenate(
-                [np.arange(n_sales), sale_idx]
-            ),  # the sale a row is or refunds
+            "id": ids,
+            "paid_at": paid_all,
+            "created_at": paid_all,
+            "updated_at": paid_all,
+            "customer_id": customers["id"].to_numpy()[np.concatenate([fan, fan[sale_idx]])][order],
+            "store_id": store_all,
+            "guide_id": pd.array(guide_all, dtype="Float64").astype("Int64"),
+            "amount": np.concatenate([amount, refund_amount])[order],
+            "payment_method": np.concatenate([method, method[sale_idx]])[order],
+            "channel": np.concatenate([channel, channel[sale_idx]])[order],
+            "refund_of_id": refund_of,
+            "kind": np.where(is_refund, "refund", "sale"),
         }
     )
-    # Ids follow time (sales before their refunds at equal times), as a POS feed would.
-    frame = frame.sort_values(["paid_at", "is_refund"], kind="stable").reset_index(drop=True)
-    frame["id"] = np.arange(first_id, first_id + len(frame), dtype=np.int64)
-    id_of_sale = np.empty(n_sales, dtype=np.int64)
-    sales_mask = ~frame["is_refund"].to_numpy()
-    id_of_sale[frame["source"].to_numpy()[sales_mask]] = frame["id"].to_numpy()[sales_mask]
-    refund_of = pd.array(id_of_sale[frame["source"].to_numpy()], dtype="Int64")
-    refund_of[sales_mask] = pd.NA
-    frame["refund_of_id"] = refund_of
-    frame["kind"] = np.where(sales_mask, "sale", "refund")
-    frame["guide_id"] = pd.array(frame["guide_id"].to_numpy(), dtype="Float64").astype("Int64")
-    sequence = frame.groupby("store_id", sort=False).cumcount() + 1
+    # External ids: the store's code and its own running number.
+    sequence = pd.Series(store_all).groupby(store_all, sort=False).cumcount().to_numpy() + 1
     codes = pd.Series(store_codes)
     frame["external_id"] = (
-        codes.reindex(frame["store_id"]).to_numpy() + "-" + sequence.astype(str).to_numpy()
+        codes.reindex(store_all).to_numpy() + "-" + sequence.astype(str).astype(object)
     )
-    frame["created_at"] = frame["paid_at"]
-    frame["updated_at"] = frame["paid_at"]
 
     items = None
     if n_sales <= ITEMS_MAX_SALES:
-        items = _items_frame(rng, frame[sales_mask])
-    return frame.drop(columns=["is_refund", "source"]), items
+        items = _items_frame(rng, frame[~is_refund])
+    return frame, items
 
 
 def _items_frame(rng, sales: pd.DataFrame) -> pd.DataFrame:
