@@ -14,6 +14,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -77,7 +78,13 @@ def scoped_customers(request: HttpRequest, staff: Staff):
 
 def tag_names() -> dict[str, str]:
     """`"group:code"` → display name in the active language, for every tag (1 query)."""
-    names = {f"{t.group.code}:{t.code}": t.name for t in Tag.objects.select_related("group")}
+    english = (get_language() or "").startswith("en")
+    names = {
+        f"{group}:{code}": (name_en if english and name_en else name_zh)
+        for group, code, name_zh, name_en in Tag.objects.values_list(
+            "group__code", "code", "name_zh", "name_en"
+        )
+    }
     for group, choices in (("apple", Apple), ("rfm_segment", RfmSegment), ("r_stage", RStage)):
         for value, label in choices.choices:
             names.setdefault(f"{group}:{value}", str(label))
