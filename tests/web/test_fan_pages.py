@@ -62,6 +62,7 @@ def test_sign_in_is_locked_after_five_wrong_passwords(client, guide):
         "/accounts/login/", {"username": guide.user.username, "password": "pass-1234-word"}
     )
     assert response.status_code == 429
+    assert "账号已锁定" in response.content.decode()
     assert "_auth_user_id" not in client.session
 
 
