@@ -1,5 +1,6 @@
 # FanOps: `make run` serves a demo brand on http://127.0.0.1:8000, `make test` runs every test.
-PYTHON ?= python3
+# Python 3.11 (pyproject's requires-python); falls back to python3 when no python3.11 is on PATH.
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || echo python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_ARGS ?= --stores 6 --customers 3000 --orders 20000 --seed 7
@@ -10,8 +11,12 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-install: $(BIN)/python
+# Reinstalls only when pyproject.toml changed (the stamp file is newer otherwise).
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
 
 demo: install
 	$(BIN)/python manage.py migrate --noinput
@@ -19,6 +24,8 @@ demo: install
 	$(BIN)/python manage.py relabel
 
 run: demo
+	@echo "FanOps on http://127.0.0.1:8000/  (admin: /admin/, API docs: /api/v1/docs/)"
+	@echo "Demo logins, password fanops-demo: s001.g1 (guide), s001.mgr (store manager), hq (headquarters)"
 	$(BIN)/python manage.py runserver 127.0.0.1:8000
 
 test: install
