@@ -25,7 +25,13 @@ def test_a_batch_applies_each_order_on_its_own(pos):
     response = pos.post(BATCH, {"orders": orders}, format="json")
     assert response.status_code == 200
     results = response.json()["results"]
-    assert [(r["index"], r["status"]) for r in results] == [(0, 201), (1, 400), (2, 201), (3, 409), (4, 200)]
+    assert [(r["index"], r["status"]) for r in results] == [
+        (0, 201),
+        (1, 400),
+        (2, 201),
+        (3, 409),
+        (4, 200),
+    ]
     assert "amount" in results[1]["errors"]
     assert results[4]["id"] == results[2]["id"] == Order.objects.get(external_id="B-3").pk
     assert Order.objects.count() == 2
@@ -57,7 +63,9 @@ def test_a_guide_adds_and_removes_manual_tags(guide_api, store):
     fan = make_customer(store=store)
     url = f"/api/v1/customers/{fan.pk}/tags/"
     guide_api.post(url, {"add": ["attention:activities"]}, format="json")
-    response = guide_api.post(url, {"add": ["style:business"], "remove": ["attention:activities"]}, format="json")
+    response = guide_api.post(
+        url, {"add": ["style:business"], "remove": ["attention:activities"]}, format="json"
+    )
     assert response.status_code == 200
     assert "style:business" in response.json()["tags"]
     assert "attention:activities" not in response.json()["tags"]
@@ -68,12 +76,16 @@ def test_a_single_choice_group_replaces_its_tag(guide_api, store):
     url = f"/api/v1/customers/{fan.pk}/tags/"
     guide_api.post(url, {"add": ["profession:teacher"]}, format="json")
     guide_api.post(url, {"add": ["profession:it"]}, format="json")
-    assert list(CustomerTag.objects.filter(customer=fan).values_list("tag__code", flat=True)) == ["it"]
+    assert list(CustomerTag.objects.filter(customer=fan).values_list("tag__code", flat=True)) == [
+        "it"
+    ]
 
 
 def test_a_computed_group_is_refused_with_400(guide_api, store):
     fan = make_customer(store=store)
-    response = guide_api.post(f"/api/v1/customers/{fan.pk}/tags/", {"add": ["apple:red"]}, format="json")
+    response = guide_api.post(
+        f"/api/v1/customers/{fan.pk}/tags/", {"add": ["apple:red"]}, format="json"
+    )
     assert response.status_code == 400
     assert not CustomerTag.objects.exists()
 
@@ -81,7 +93,9 @@ def test_a_computed_group_is_refused_with_400(guide_api, store):
 def test_bulk_tagging_tags_every_listed_fan(manager_api, store):
     fans = [make_customer(store=store) for _ in range(3)]
     response = manager_api.post(
-        "/api/v1/tags/bulk/", {"customers": [f.pk for f in fans], "add": ["style:business"]}, format="json"
+        "/api/v1/tags/bulk/",
+        {"customers": [f.pk for f in fans], "add": ["style:business"]},
+        format="json",
     )
     assert response.json() == {"changed": 3}
     assert CustomerTag.objects.count() == 3
@@ -89,15 +103,21 @@ def test_bulk_tagging_tags_every_listed_fan(manager_api, store):
 
 def test_bulk_tagging_10001_fans_is_refused(manager_api):
     response = manager_api.post(
-        "/api/v1/tags/bulk/", {"customers": list(range(1, 10_002)), "add": ["style:business"]}, format="json"
+        "/api/v1/tags/bulk/",
+        {"customers": list(range(1, 10_002)), "add": ["style:business"]},
+        format="json",
     )
     assert response.status_code == 400 and "customers" in response.json()
 
 
-def test_bulk_tagging_a_fan_of_another_store_refuses_the_whole_request(manager_api, store, other_store):
+def test_bulk_tagging_a_fan_of_another_store_refuses_the_whole_request(
+    manager_api, store, other_store
+):
     mine, theirs = make_customer(store=store), make_customer(store=other_store)
     response = manager_api.post(
-        "/api/v1/tags/bulk/", {"customers": [mine.pk, theirs.pk], "add": ["style:business"]}, format="json"
+        "/api/v1/tags/bulk/",
+        {"customers": [mine.pk, theirs.pk], "add": ["style:business"]},
+        format="json",
     )
     assert response.status_code == 400
     assert not CustomerTag.objects.exists()
@@ -108,7 +128,13 @@ def test_tag_groups_list_the_taxonomy_with_kinds(pos):
     assert groups["style"]["kind"] == "manual" and groups["style"]["is_multi"] is True
     assert groups["profession"]["is_multi"] is False
     assert groups["apple"]["kind"] == "computed"
-    assert {t["code"] for t in groups["apple"]["tags"]} >= {"blossom", "green", "yellow", "red", "golden"}
+    assert {t["code"] for t in groups["apple"]["tags"]} >= {
+        "blossom",
+        "green",
+        "yellow",
+        "red",
+        "golden",
+    }
 
 
 # --- quotas, summaries, relabel --------------------------------------------------------------------
@@ -130,17 +156,23 @@ def test_the_company_quota_has_a_row_per_store(hq_api, store, other_store):
 
 
 def test_the_segment_summary_counts_the_callers_fans_only(guide_api, store, other_store):
-    CustomerLabels.objects.create(customer=make_customer(store=store), apple="red", r_stage="active")
-    CustomerLabels.objects.create(customer=make_customer(store=other_store), apple="red", r_stage="active")
+    CustomerLabels.objects.create(
+        customer=make_customer(store=store), apple="red", r_stage="active"
+    )
+    CustomerLabels.objects.create(
+        customer=make_customer(store=other_store), apple="red", r_stage="active"
+    )
     body = guide_api.get("/api/v1/segments/summary/").json()
     assert body["total"] == 1
     assert body["apple"]["red"] == 1 and body["r_stage"]["active"] == 1
 
 
 def test_relabel_is_queued_after_commit_and_answers_202(hq_api, django_capture_on_commit_callbacks):
-    with mock.patch("segmentation.tasks.relabel.apply_async") as apply_async:
-        with django_capture_on_commit_callbacks(execute=True) as callbacks:
-            response = hq_api.post("/api/v1/relabel/", {"as_of": "2026-01-31"}, format="json")
+    with (
+        mock.patch("segmentation.tasks.relabel.apply_async") as apply_async,
+        django_capture_on_commit_callbacks(execute=True) as callbacks,
+    ):
+        response = hq_api.post("/api/v1/relabel/", {"as_of": "2026-01-31"}, format="json")
     assert response.status_code == 202
     assert len(callbacks) == 1
     apply_async.assert_called_once_with(args=["2026-01-31"], task_id=response.json()["run_id"])
@@ -158,4 +190,7 @@ def test_relabel_runs_are_listed_newest_first(hq_api):
 
     old = RelabelRun.objects.create(as_of=date(2026, 1, 1), status="succeeded")
     new = RelabelRun.objects.create(as_of=date(2026, 1, 2), status="failed")
-    assert [r["id"] for r in hq_api.get("/api/v1/relabel-runs/").json()["results"]] == [new.pk, old.pk]
+    assert [r["id"] for r in hq_api.get("/api/v1/relabel-runs/").json()["results"]] == [
+        new.pk,
+        old.pk,
+    ]
