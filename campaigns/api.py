@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
@@ -18,6 +19,50 @@ from customers.auth import PosDevice
 from customers.models import Customer
 from customers.selectors import Actor
 from fanops.api import EVERYONE, MANAGERS, ScopedApi
+
+TAGS = ["campaigns"]
+ERRORS = {
+    400: OpenApiResponse(description="Invalid input: `{field: [messages]}` or `{detail}`."),
+    401: OpenApiResponse(description="No or bad credentials."),
+    403: OpenApiResponse(description="Your role cannot do this."),
+    404: OpenApiResponse(description="Unknown, or another store's."),
+    409: OpenApiResponse(description="Fans have checked in: the audience can no longer change."),
+}
+
+
+def _errors(*codes: int) -> dict:
+    return {code: ERRORS[code] for code in codes}
+
+
+FreezeReportSerializer = inline_serializer(
+    "AudienceFreezeReport",
+    {
+        "matched": serializers.IntegerField(),
+        "removed": inline_serializer(
+            "AudienceRemovals",
+            {
+                "out_of_town": serializers.IntegerField(),
+                "contact_cap": serializers.IntegerField(),
+                "opted_out": serializers.IntegerField(),
+            },
+        ),
+        "holdout": serializers.IntegerField(),
+        "contacts": serializers.IntegerField(),
+    },
+)
+CheckInOutSerializer = inline_serializer(
+    "CheckInOut",
+    {
+        "campaign": serializers.CharField(),
+        "customer": serializers.IntegerField(),
+        "name": serializers.CharField(),
+        "checked_in_at": serializers.DateTimeField(),
+        "created": serializers.BooleanField(),
+    },
+)
+NotAFanSerializer = inline_serializer(
+    "CheckInNotAFan", {"detail": serializers.CharField(), "register": serializers.CharField()}
+)
 
 
 class CampaignOutputSerializer(serializers.ModelSerializer):
@@ -59,7 +104,7 @@ class CampaignListCreateApi(ScopedApi):
 
     roles = MANAGERS
 
-    class InputSerializer(serializers.Serializer):
+    class CampaignInSerializer(serializers.Serializer):
         code = serializers.SlugField(max_length=40)
         name = serializers.CharField(max_length=100)
         kind = serializers.ChoiceField(choices=Campaign.Kind.choices)
@@ -81,11 +126,21 @@ class CampaignListCreateApi(ScopedApi):
                 )
             return data
 
+    InputSerializer = CampaignInSerializer
+
+    @extend_schema(
+        tags=TAGS, responses={200: CampaignOutputSerializer(many=True), **_errors(401, 403)}
+    )
     def get(self, request: Request) -> Response:
         actor = self.actor
         campaigns = campaigns_visible_to(actor).prefetch_related("stores")
         return Response({"results": CampaignOutputSerializer(campaigns, many=True).data})
 
+    @extend_schema(
+        tags=TAGS,
+        request=InputSerializer,
+        responses={201: CampaignOutputSerializer, **_errors(400, 401, 403)},
+    )
     def post(self, request: Request) -> Response:
         actor = self.actor
         payload = self.InputSerializer(data=request.data)
@@ -115,6 +170,7 @@ def _campaign_for(actor: Actor, code: str) -> Campaign:
 class CampaignDetailApi(ScopedApi):
     roles = MANAGERS
 
+    @extend_schema(tags=TAGS, responses={200: CampaignOutputSerializer, **_errors(401, 403, 404)})
     def get(self, request: Request, code: str) -> Response:
         actor = self.actor
         return Response(CampaignOutputSerializer(_campaign_for(actor, code)).data)
@@ -125,6 +181,11 @@ class CampaignAudienceApi(ScopedApi):
 
     roles = MANAGERS
 
+    @extend_schema(
+        tags=TAGS,
+        request=AudienceFilterSerializer,
+        responses={200: FreezeReportSerializer, **_errors(400, 401, 403, 404, 409)},
+    )
     def post(self, request: Request, code: str) -> Response:
         actor = self.actor
         campaign = _campaign_for(actor, code)
@@ -146,9 +207,24 @@ class CampaignCheckInApi(ScopedApi):
 
     roles = EVERYONE
 
-    class InputSerializer(serializers.Serializer):
+    class CheckInInSerializer(serializers.Serializer):
         phone = serializers.CharField(max_length=32)
 
+    InputSerializer = CheckInInSerializer
+
+    @extend_schema(
+        tags=TAGS,
+        request=InputSerializer,
+        responses={
+            200: CheckInOutSerializer,
+            201: CheckInOutSerializer,
+            404: OpenApiResponse(
+                NotAFanSerializer,
+                description="Not a fan (register via POST /customers/), or another store's event.",
+            ),
+            **_errors(400, 401),
+        },
+    )
     def post(self, request: Request, code: str) -> Response:
         actor = self.actor
         campaign = _campaign_for(actor, code)
@@ -191,6 +267,15 @@ class CampaignCheckInApi(ScopedApi):
 class CampaignResultsApi(ScopedApi):
     roles = MANAGERS
 
+    @extend_schema(
+        tags=TAGS,
+        responses={
+            200: OpenApiResponse(
+                description="audience, contacted, holdout, participated, groups (size, participated, buyers, orders, sales, conversion), conversion_difference (difference, ci_low, ci_high)"
+            ),
+            **_errors(401, 403, 404),
+        },
+    )
     def get(self, request: Request, code: str) -> Response:
         actor = self.actor
         campaign = _campaign_for(actor, code)
