@@ -169,6 +169,10 @@ def buyer_aggregates(*, as_of: date, store_ids: list[int] | None = None) -> pd.D
         params,
         columns=AGGREGATE_COLUMNS,
     )
+    return _with_dates(frame)
+
+
+def _with_dates(frame: pd.DataFrame) -> pd.DataFrame:
     for column in ("last_sale", "first_sale", "window_first_sale", "window_last_sale"):
         if connection.vendor == "postgresql":
             frame[column] = pd.to_datetime(frame[column])
@@ -195,6 +199,43 @@ def combine(fans: pd.DataFrame, aggregates: pd.DataFrame) -> pd.DataFrame:
     for column in ("frequency", "lifetime_sales", "window_sales_cents", "window_refund_cents"):
         frame[column] = pd.to_numeric(frame[column]).fillna(0).astype("int64")
     return frame
+
+
+PARTS_TABLE = "segmentation_relabel_part"
+
+
+def ensure_parts_table() -> None:
+    """The scratch table the distributed run's parts fill (UNLOGGED on PostgreSQL: no WAL)."""
+    pg = connection.vendor == "postgresql"
+    day = "date" if pg else "text"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""CREATE {"UNLOGGED " if pg else ""}TABLE IF NOT EXISTS {PARTS_TABLE} (
+                run_id bigint NOT NULL, customer_id bigint NOT NULL,
+                last_sale {day}, first_sale {day}, window_first_sale {day}, window_last_sale {day},
+                frequency bigint, lifetime_sales bigint,
+                window_sales_cents bigint, window_refund_cents bigint
+            )"""
+        )
+
+
+def buyer_aggregates_from_parts(*, run_id: int) -> pd.DataFrame:
+    """The distributed run's combined parts, shaped like `buyer_aggregates`."""
+    ensure_parts_table()
+    columns = ", ".join(AGGREGATE_COLUMNS)
+    frame = frame_from_query(
+        f"SELECT {columns} FROM {PARTS_TABLE} WHERE run_id = %(run)s ORDER BY customer_id",
+        {"run": run_id},
+        columns=AGGREGATE_COLUMNS,
+    )
+    return _with_dates(frame)
+
+
+def drop_parts(*, run_id: int) -> None:
+    """Forget a distributed run's parts."""
+    ensure_parts_table()
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {PARTS_TABLE} WHERE run_id = %s", [run_id])
 
 
 def relabel_inputs(*, as_of: date, store_ids: list[int] | None = None) -> pd.DataFrame:

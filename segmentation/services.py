@@ -498,6 +498,39 @@ def _fail(run: RelabelRun, exc: BaseException, timer: _Timer) -> RelabelRun:
     return run
 
 
+def _run_pipeline(
+    *,
+    run: RelabelRun,
+    as_of: date,
+    store_ids: list[int] | None,
+    timer: _Timer,
+    aggregates: Callable[[], pd.DataFrame],
+) -> RelabelRun:
+    """aggregate → fans → classify → remarks → stage → switch; the caller holds the lock."""
+    try:
+        with timer.phase("aggregate"), _job_transaction():
+            buyers = aggregates()
+        with timer.phase("fans"):
+            inputs = selectors.combine(selectors.fan_rows(), buyers)
+            del buyers
+        labels = compute_labels(as_of=as_of, inputs=inputs, store_ids=store_ids, timer=timer)
+        del inputs
+        return write_labels(
+            run=run, as_of=as_of, labels=labels, timer=timer, scoped=store_ids is not None
+        )
+    except Exception as exc:  # recorded, never half-applied
+        return _fail(run, exc, timer)
+
+
+def _skipped(as_of: date) -> RelabelRun:
+    return RelabelRun.objects.create(
+        as_of=as_of,
+        status=RelabelRun.Status.SKIPPED,
+        finished_at=timezone.now(),
+        error="Another relabel run holds the lock.",
+    )
+
+
 def relabel(
     *, as_of: date, store_codes: list[str] | None = None, progress: Progress | None = None
 ) -> RelabelRun:
@@ -512,26 +545,95 @@ def relabel(
     """
     with relabel_lock() as acquired:
         if not acquired:
-            return RelabelRun.objects.create(
-                as_of=as_of,
-                status=RelabelRun.Status.SKIPPED,
-                finished_at=timezone.now(),
-                error="Another relabel run holds the lock.",
-            )
+            return _skipped(as_of)
         run = RelabelRun.objects.create(as_of=as_of, status=RelabelRun.Status.RUNNING)
         timer = _Timer(progress)
         try:
             store_ids = _store_ids(store_codes)
-            with timer.phase("aggregate"), _job_transaction():
-                aggregates = selectors.buyer_aggregates(as_of=as_of)
-            with timer.phase("fans"):
-                fans = selectors.fan_rows()
-                inputs = selectors.combine(fans, aggregates)
-                del aggregates, fans
-            labels = compute_labels(as_of=as_of, inputs=inputs, store_ids=store_ids, timer=timer)
-            del inputs
-            return write_labels(
-                run=run, as_of=as_of, labels=labels, timer=timer, scoped=store_ids is not None
-            )
-        except Exception as exc:  # recorded, never half-applied
+        except ValueError as exc:
             return _fail(run, exc, timer)
+        return _run_pipeline(
+            run=run,
+            as_of=as_of,
+            store_ids=store_ids,
+            timer=timer,
+            aggregates=lambda: selectors.buyer_aggregates(as_of=as_of),
+        )
+
+
+# --- scale-out: the aggregation split by store across Celery workers ----------------------------
+
+
+def store_partitions(parts: int) -> list[list[int]]:
+    """Every store id (active or not: their fans need labels too) in `parts` balanced groups."""
+    ids = list(Store.objects.order_by("pk").values_list("pk", flat=True))
+    groups = [ids[i::parts] for i in range(max(1, parts))]
+    return [g for g in groups if g]
+
+
+def aggregate_part(*, run_id: int, as_of: date, store_ids: list[int]) -> int:
+    """Aggregate the orders of `store_ids`' fans into the parts table (one INSERT … SELECT).
+
+    Runs on any worker; the data never leaves the database. Idempotent per (run, stores):
+    a retried part first deletes what an earlier attempt wrote.
+    """
+    selectors.ensure_parts_table()
+    params = {**selectors.cutoffs(as_of=as_of), "run": run_id}
+    columns = ", ".join(selectors.AGGREGATE_COLUMNS)
+    customers = Customer._meta.db_table
+    ids = ",".join(str(int(i)) for i in store_ids) or "NULL"
+    with _job_transaction(), connection.cursor() as cursor:
+        cursor.execute(
+            f"DELETE FROM {selectors.PARTS_TABLE} WHERE run_id = %(run)s AND customer_id IN "
+            f"(SELECT id FROM {customers} WHERE store_id IN ({ids}))",
+            params,
+        )
+        cursor.execute(
+            f"INSERT INTO {selectors.PARTS_TABLE} (run_id, {columns}) SELECT %(run)s, {columns} "
+            f"FROM ({selectors.aggregate_sql(vendor=connection.vendor, store_ids=store_ids)}) agg",
+            params,
+        )
+        return cursor.rowcount
+
+
+def finish_distributed(*, run_id: int, as_of: date) -> RelabelRun:
+    """The chord's callback: classify the combined parts and switch once, under the lock."""
+    run = RelabelRun.objects.get(pk=run_id)
+    with relabel_lock() as acquired:
+        if not acquired:
+            run.status = RelabelRun.Status.SKIPPED
+            run.finished_at = timezone.now()
+            run.error = "Another relabel run holds the lock."
+            run.save(update_fields=["status", "finished_at", "error"])
+            return run
+        try:
+            return _run_pipeline(
+                run=run,
+                as_of=as_of,
+                store_ids=None,
+                timer=_Timer(None),
+                aggregates=lambda: selectors.buyer_aggregates_from_parts(run_id=run_id),
+            )
+        finally:
+            selectors.drop_parts(run_id=run_id)
+
+
+def relabel_distributed(*, as_of: date, parts: int = 4) -> RelabelRun:
+    """Start a relabel whose order aggregation runs as `parts` Celery tasks (by fans' store).
+
+    A chord: each `segmentation.tasks.aggregate_part` fills the parts table for its stores, and
+    `segmentation.tasks.finish_distributed` classifies the whole brand (the RFM means need every
+    buyer) and switches the labels in one transaction under the same lock as `relabel`.
+    Returns the run (status `running` until the callback finishes).
+    """
+    from celery import chord
+
+    from segmentation import tasks
+
+    run = RelabelRun.objects.create(as_of=as_of, status=RelabelRun.Status.RUNNING)
+    day = as_of.isoformat()
+    header = [tasks.aggregate_part.si(run.pk, day, ids) for ids in store_partitions(parts)]
+    transaction.on_commit(
+        lambda: chord(header)(tasks.finish_distributed.si(run.pk, day)), robust=False
+    )
+    return run

@@ -26,3 +26,30 @@ def relabel(as_of: str | None = None) -> int:
 
     day = date.fromisoformat(as_of) if as_of else timezone.localdate()
     return services.relabel(as_of=day).pk
+
+
+@shared_task(name="segmentation.tasks.aggregate_part", acks_late=True, max_retries=3)
+def aggregate_part(run_id: int, as_of: str, store_ids: list[int]) -> int:
+    """One part of a distributed relabel: aggregate the orders of `store_ids`' fans."""
+    from segmentation import services
+
+    return services.aggregate_part(
+        run_id=run_id, as_of=date.fromisoformat(as_of), store_ids=store_ids
+    )
+
+
+@shared_task(name="segmentation.tasks.finish_distributed", acks_late=True)
+def finish_distributed(run_id: int, as_of: str) -> str:
+    """The chord callback of a distributed relabel: classify and switch once."""
+    from segmentation import services
+
+    return services.finish_distributed(run_id=run_id, as_of=date.fromisoformat(as_of)).status
+
+
+@shared_task(name="segmentation.tasks.relabel_distributed", ignore_result=True)
+def relabel_distributed(as_of: str | None = None, parts: int = 4) -> int:
+    """Start a relabel whose aggregation is split by store across workers (docs/scaling.md)."""
+    from segmentation import services
+
+    day = date.fromisoformat(as_of) if as_of else timezone.localdate()
+    return services.relabel_distributed(as_of=day, parts=parts).pk
