@@ -11,8 +11,9 @@ What the data looks like, and why:
   valid mobiles, ~15 % lunar birthdays (leap months only where the year has one), ~8 % unknown
   birthdays, home coordinates within 3 km of the store, farther in the same city, only a city,
   nothing, or ~10 % in another city; referrers, a few opinion leaders, ~2 % do-not-contact;
-- orders over the 730 days before `today`: a heavy-tailed count per fan (about a fifth never
-  buy, many buy once, some dozens of times), each fan active in a window of those two years,
+- orders over the 730 days before `today`: a heavy-tailed count per fan (about two fifths have
+  no order in those two years — never bought or lapsed earlier —, many buy once or twice, some
+  dozens of times), each fan buying at their own rate within their own window of time,
   mid-priced amounts (median ≈ ¥620), more in spring, at 618, in November (Double 11) and
   December, more at weekends and in the evening; ~4 % refunds of an earlier sale of the same fan
   (full or partial, never more than the sale); external ids unique per store.
@@ -499,8 +500,8 @@ def _orders_frames(
         return pd.DataFrame(), None
 
     # Each fan buys within a window that may have started before the history (and may have
-    # ended before it: a lapsed fan); half are still active. Only the part of the window inside
-    # the history gets orders, in proportion.
+    # ended before it: a lapsed fan); half are still active. A fan's propensity is a rate, so
+    # a fan who joined last month has had a month to buy: volume stays level over the years.
     virtual_start = rng.integers(-HISTORY_DAYS, HISTORY_DAYS, n_fans)
     end = np.where(
         rng.random(n_fans) < 0.5,
@@ -508,12 +509,12 @@ def _orders_frames(
         virtual_start + (rng.random(n_fans) * (HISTORY_DAYS - virtual_start)).astype(np.int64),
     )
     start = np.maximum(virtual_start, 0)
-    inside = np.maximum(end - start + 1, 0) / (end - virtual_start + 1)
+    days_inside = np.maximum(end - start + 1, 0)
 
-    # Heavy tail: lognormal propensity, about a seventh never buy, the very top capped.
-    propensity = rng.lognormal(0.0, 1.9, n_fans)
-    propensity[rng.random(n_fans) < 0.15] = 0.0
-    propensity = np.minimum(propensity, np.quantile(propensity, 0.995)) * inside
+    # Heavy tail: lognormal rate, some never buy, the top percent capped.
+    propensity = rng.lognormal(0.0, 1.6, n_fans)
+    propensity[rng.random(n_fans) < 0.08] = 0.0
+    propensity = np.minimum(propensity, np.quantile(propensity, 0.99)) * days_inside
     per_fan = rng.multinomial(n_sales, propensity / propensity.sum())
 
     fan = np.repeat(np.arange(n_fans), per_fan)
