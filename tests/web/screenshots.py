@@ -53,6 +53,13 @@ def _prepare(env: dict, db_path: Path | None, fresh: bool) -> None:
         "--if-empty",
         "--no-progress",
     )
+    # Two runs 45 days apart, so Today has fans that fell asleep and apples that went up.
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    today = datetime.now(ZoneInfo(env.get("TIME_ZONE", "Asia/Shanghai"))).date()
+    earlier = (today - timedelta(days=45)).isoformat()
+    _manage(env, "relabel", "--as-of", earlier)
     _manage(env, "relabel")
     # A few hand-made touches so the fan card shows tags and a complete profile.
     _manage(env, "shell", "-c", DEMO_TOUCHES)
@@ -78,6 +85,9 @@ fan.skin_tone = fan.skin_tone or "暖白"
 if not fan.birth_calendar:
     fan.birth_calendar, fan.birth_month, fan.birth_day = "lunar", 8, 15
 fan.save()
+from segmentation.models import CustomerLabels
+for labels in CustomerLabels.objects.filter(customer__guide=guide).exclude(remark_store_account="").select_related("customer")[:4]:
+    Customer.objects.filter(pk=labels.customer_id).update(wechat_remark=labels.customer.name)
 """
 
 
