@@ -61,7 +61,12 @@ CheckInOutSerializer = inline_serializer(
     },
 )
 NotAFanSerializer = inline_serializer(
-    "CheckInNotAFan", {"detail": serializers.CharField(), "register": serializers.CharField()}
+    "CheckInNotAFan",
+    {
+        "detail": serializers.CharField(),
+        "code": serializers.CharField(),
+        "register": serializers.CharField(),
+    },
 )
 
 
@@ -242,6 +247,7 @@ class CampaignCheckInApi(ScopedApi):
                     "detail": _(
                         "This phone is not a fan yet. Register the fan first with POST /api/v1/customers/."
                     ),
+                    "code": "not_a_fan",
                     "register": "/api/v1/customers/",
                 },
                 status=status.HTTP_404_NOT_FOUND,

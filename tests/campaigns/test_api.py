@@ -218,7 +218,8 @@ def test_check_in_of_a_phone_that_is_not_a_fan_says_so_and_offers_registration(g
     )
 
     assert response.status_code == 404
-    assert "not a fan" in response.json()["detail"]
+    assert response.json()["code"] == "not_a_fan"
+    assert "/api/v1/customers/" in response.json()["detail"]
     assert response.json()["register"] == "/api/v1/customers/"
     assert not CheckIn.objects.exists()
 
