@@ -335,12 +335,20 @@ def switch_labels(*, run: RelabelRun, as_of: date) -> dict[str, dict[str, int]]:
         else "(s.monetary_cents / 100.0)"
     )
     exists = f"EXISTS (SELECT 1 FROM {customers} c WHERE c.id = s.customer_id)"
-    selects = " UNION ALL ".join(
-        f"""SELECT %(run)s, s.customer_id, '{group}', COALESCE(l.{group}, ''), s.{group}
+    if connection.vendor == "postgresql":
+        # One join of stage and labels, three (group, from, to) rows per fan from it.
+        triples = ", ".join(f"('{g}', COALESCE(l.{g}, ''), s.{g})" for g in CHANGE_GROUPS)
+        selects = f"""SELECT %(run)s, s.customer_id, v.g, v.f, v.t
               FROM {STAGE_TABLE} s LEFT JOIN {labels} l ON l.customer_id = s.customer_id
-             WHERE COALESCE(l.{group}, '') <> s.{group} AND {exists}"""
-        for group in CHANGE_GROUPS
-    )
+             CROSS JOIN LATERAL (VALUES {triples}) AS v(g, f, t)
+             WHERE v.f <> v.t AND {exists}"""
+    else:
+        selects = " UNION ALL ".join(
+            f"""SELECT %(run)s, s.customer_id, '{group}', COALESCE(l.{group}, ''), s.{group}
+                  FROM {STAGE_TABLE} s LEFT JOIN {labels} l ON l.customer_id = s.customer_id
+                 WHERE COALESCE(l.{group}, '') <> s.{group} AND {exists}"""
+            for group in CHANGE_GROUPS
+        )
     copied = [c for c in STAGE_COLUMNS if c not in ("customer_id", "monetary_cents")]
     assignments = ", ".join(
         ["as_of = %(as_of)s", f"monetary = {money}"]
