@@ -152,3 +152,21 @@ def test_names_with_html_are_shown_as_text(phone, guide):
     row = phone.locator("[data-testid=fan-row] .name").first
     assert row.inner_text() == "<img src=x onerror=alert(1)>"
     assert phone.locator("img[src=x]").count() == 0
+
+
+def test_a_filter_chip_and_a_search_combine_without_reloading(phone, guide):
+    make_fan(store=guide.store, guide=guide, name="红苹果甲", apple="red", phone="13911112222")
+    make_fan(store=guide.store, guide=guide, name="青苹果乙", apple="green", phone="13933332222")
+    make_fan(store=guide.store, guide=guide, name="红苹果丙", apple="red", phone="13955556666")
+    sign_in(phone, guide)
+    phone.evaluate("window.__sameDocument = true")
+    phone.locator(".chip-row a.chip", has_text="红苹果").click()
+    phone.wait_for_function("document.querySelectorAll('[data-testid=fan-row]').length === 2")
+    phone.fill("[data-testid=search]", "2222")
+    phone.wait_for_function("document.querySelectorAll('[data-testid=fan-row]').length === 1")
+    assert (
+        phone.locator("[data-testid=fan-row]").inner_text().startswith("红苹果甲")
+        or "红苹果甲" in phone.locator("[data-testid=fan-row]").inner_text()
+    )
+    assert phone.evaluate("window.__sameDocument") is True
+    assert "apple=red" in phone.url and "q=2222" in phone.url
