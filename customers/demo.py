@@ -29,6 +29,7 @@ import io
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -681,7 +682,8 @@ def _write(
                 "FROM STDIN WITH (FORMAT csv, NULL '\\N')"
             )
             raw = cursor.cursor  # the psycopg2 cursor behind Django's wrapper
-            for start in range(0, len(frame), _COPY_CHUNK):
+
+            def csv_chunk(start: int) -> tuple[io.StringIO, int]:
                 chunk = frame.iloc[start : start + _COPY_CHUNK][columns].copy()
                 _text_datetimes(chunk, vendor)
                 buffer = io.StringIO()
@@ -689,8 +691,19 @@ def _write(
                     buffer, header=False, index=False, na_rep="\\N", float_format=float_format
                 )
                 buffer.seek(0)
-                raw.copy_expert(sql, buffer)
-                bar.update(len(chunk))
+                return buffer, len(chunk)
+
+            # Format the next chunk in a thread while PostgreSQL ingests this one (psycopg2
+            # releases the GIL while it sends): Python and the server work side by side.
+            starts = list(range(0, len(frame), _COPY_CHUNK))
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                pending = pool.submit(csv_chunk, starts[0])
+                for following in [*starts[1:], None]:
+                    buffer, rows = pending.result()
+                    if following is not None:
+                        pending = pool.submit(csv_chunk, following)
+                    raw.copy_expert(sql, buffer, size=1 << 20)
+                    bar.update(rows)
         else:
             placeholders = ", ".join(["%s"] * len(columns))
             sql = f"INSERT INTO {table} ({', '.join(connection.ops.quote_name(c) for c in columns)}) VALUES ({placeholders})"
