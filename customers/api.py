@@ -272,7 +272,7 @@ def _guide_at(store: Store, work_number, actor) -> Staff | None:
 def _referrer(actor, value) -> Customer | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int):
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**63:
         raise exceptions.ValidationError({"referrer": [_("Give the referring fan's id.")]})
     referrer = customers_visible_to(actor).filter(pk=value).first()
     if referrer is None:

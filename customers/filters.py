@@ -39,6 +39,10 @@ def _stores(request):
     return stores_visible_to(actor)
 
 
+class IntegerFilter(django_filters.NumberFilter):
+    field_class = forms.IntegerField
+
+
 class CustomerFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(method="filter_q", label=_("name or last 4 digits of the phone"))
     apple = django_filters.ChoiceFilter(field_name="labels__apple", choices=Apple.choices)
@@ -51,7 +55,7 @@ class CustomerFilter(django_filters.FilterSet):
     )
     guide = django_filters.ModelChoiceFilter(queryset=_guides, to_field_name="work_number")
     store = django_filters.ModelChoiceFilter(queryset=_stores, to_field_name="code")
-    birthday_within = django_filters.NumberFilter(
+    birthday_within = IntegerFilter(
         method="filter_birthday_within",
         label=_("birthday within N days"),
         min_value=0,
@@ -103,7 +107,7 @@ class _TagListField(forms.MultipleChoiceField):
 
 
 class OrderFilter(django_filters.FilterSet):
-    customer = django_filters.NumberFilter(field_name="customer_id", min_value=1)
+    customer = IntegerFilter(field_name="customer_id", min_value=1, max_value=2**63 - 1)
     since = django_filters.DateFilter(
         method="filter_since", label=_("paid on or after (local date)")
     )

@@ -18,6 +18,8 @@ from fanops.api import EVERYONE, STAFF, ScopedApi
 from tagging import selectors, services
 from tagging.models import Tag, TagGroup
 
+MAX_ID = 2**63 - 1  # BigAutoField
+
 ERRORS = {
     400: OpenApiResponse(description="Invalid input, e.g. an unknown or computed tag."),
     401: OpenApiResponse(description="No or bad credentials."),
@@ -51,7 +53,7 @@ class TagChangeInSerializer(serializers.Serializer):
 
 class TagBulkInSerializer(TagChangeInSerializer):
     customers = serializers.ListField(
-        child=serializers.IntegerField(min_value=1), allow_empty=False
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID), allow_empty=False
     )
 
     def validate_customers(self, value: list[int]) -> list[int]:
