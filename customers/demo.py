@@ -900,9 +900,12 @@ def generate_demo_brand(
             else pd.DataFrame()
         )
         now = np.datetime64(timezone.now().replace(tzinfo=None), "s")
+        facts_written = False
         if customers:
             fans["created_at"] = now
             fans["updated_at"] = now
+            if fact_labels:
+                facts_written = _add_fact_labels(fans, store_rows, out)
         # Referrers point at earlier fans: the COPY order satisfies the foreign key as it goes.
         with _bulk_load(Customer, out):
             _write(Customer, fans, out, float_format="%.6f")
@@ -930,8 +933,9 @@ def generate_demo_brand(
             ):
                 cursor.execute(sql)
 
-    if fact_labels:
+    if fact_labels and customers and not facts_written:
         _refresh_fact_labels(out)
+    out.note("done")
     n_refunds = int((order_frame["kind"] == "refund").sum()) if len(order_frame) else 0
     first_store = store_objs[0].code.lower()
     return DemoSummary(
@@ -949,6 +953,49 @@ def generate_demo_brand(
     )
 
 
+def _add_fact_labels(fans: pd.DataFrame, store_rows: list[dict], out: _Progress) -> bool:
+    """Zodiac, birthday month and distance by the tagging app's vectorised rules, written with
+    the fans (no second pass over the table). False when those rules are not available."""
+    try:
+        from tagging.facts import compute_fact_labels
+    except ImportError:
+        return False
+    out.note("computing fact labels (zodiac, birthday month, distance)")
+    by_id = {s["id"]: s for s in store_rows}
+    city_names = [c[0] for c in CITIES]
+    store_id = fans["store_id"].to_numpy()
+
+    def number(column: str) -> np.ndarray:
+        return pd.array(fans[column], dtype="Float64").to_numpy(dtype=float, na_value=np.nan)
+
+    frame = pd.DataFrame(
+        {
+            "birth_calendar": fans["birth_calendar"].astype(str),
+            "birth_year": number("birth_year"),
+            "birth_month": number("birth_month"),
+            "birth_day": number("birth_day"),
+            "birth_is_leap_month": fans["birth_is_leap_month"].astype(int),
+            "city": fans["city"].astype(str),
+            "latitude": number("latitude"),
+            "longitude": number("longitude"),
+            "store_city": pd.Series(store_id)
+            .map({i: city_names[r["city_idx"]] for i, r in by_id.items()})
+            .to_numpy(),
+            "store_latitude": pd.Series(store_id)
+            .map({i: r["lat"] for i, r in by_id.items()})
+            .to_numpy(),
+            "store_longitude": pd.Series(store_id)
+            .map({i: r["lon"] for i, r in by_id.items()})
+            .to_numpy(),
+        },
+        index=fans.index,
+    )
+    labels = compute_fact_labels(frame)
+    for column in ("zodiac", "birthday_month", "distance"):
+        fans[column] = labels[column].to_numpy()
+    return True
+
+
 def _refresh_fact_labels(out: _Progress) -> None:
     """Zodiac, birthday month and distance are the tagging app's rules; it computes them in bulk."""
     try:
@@ -959,4 +1006,3 @@ def _refresh_fact_labels(out: _Progress) -> None:
     refresh: Callable[..., int] = refresh_fact_labels
     out.note("computing fact labels (zodiac, birthday month, distance)")
     refresh()
-    out.note("done")

@@ -164,3 +164,12 @@ def test_seed_demo_prints_the_demo_logins(db):
     )
     assert "fanops-demo" in out.getvalue()
     assert "s001.g1" in out.getvalue() and "s001.mgr" in out.getvalue()
+
+
+def test_demo_fact_labels_are_those_the_tagging_rules_compute(db):
+    from tagging.facts import refresh_fact_labels
+
+    generate_demo_brand(stores=3, customers=500, orders=0, seed=8, today=TODAY, progress=False)
+    assert Customer.objects.exclude(distance="").exists()
+    assert Customer.objects.exclude(zodiac="").exists()
+    assert refresh_fact_labels() == 0  # nothing left to change
