@@ -61,6 +61,21 @@ SEGMENT_BY_RFM = np.array(
 
 _EPOCH = np.datetime64("1970-01-01", "D")
 
+# Category lists of the output columns; position = the code ('' = no label is code 0 where a
+# fan can have no label).
+APPLES = ["blossom", "green", "yellow", "red", "golden"]
+SEGMENTS = ["", *SEGMENT_BY_RFM]  # code = 1 + 4·R + 2·F + M
+STAGES = ["", "active", "sleeping", "pre_churn", "churned"]
+MEMBERSHIPS = ["", "supreme_vip", "vip", "senior", "regular"]
+RHYTHMS = ["", "single", "monthly", "quarterly", "half_yearly", "yearly"]
+CATEGORIES = {
+    "apple": APPLES,
+    "rfm_segment": SEGMENTS,
+    "r_stage": STAGES,
+    "membership": MEMBERSHIPS,
+    "rhythm": RHYTHMS,
+}
+
 
 def cents(amount: Decimal) -> int:
     """An amount in cents, rounded up (a threshold of 0.001 more than a cent needs the next cent)."""
@@ -98,8 +113,8 @@ def _ceil_div(a: int, b: int) -> int:
 def classify(inputs: pd.DataFrame, *, as_of: date, red_min_spend: Decimal) -> pd.DataFrame:
     """Every computed label of every fan in `inputs` for `as_of` (SPEC §3).
 
-    Returns OUTPUT_COLUMNS in the input's row order; '' means "no label" and missing metrics are
-    <NA>/NaT. The population P of the RFM means and the membership ranks is every row with a
+    Returns OUTPUT_COLUMNS in the input's row order; the label columns are Categoricals over
+    CATEGORIES ('' means "no label"); missing metrics are <NA>/NaT. The population P of the RFM means and the membership ranks is every row with a
     sale on or before `as_of`, so pass all fans of the brand even when writing only some.
     """
     frame = inputs.reset_index(drop=True)
@@ -120,70 +135,64 @@ def classify(inputs: pd.DataFrame, *, as_of: date, red_min_spend: Decimal) -> pd
     monetary = np.maximum(sales - refunds, 0)
     recency = np.where(buyer, as_of_day - np.nan_to_num(last_day, nan=as_of_day), 0).astype("int64")
 
-    # RFM over P only.
-    segment = np.full(count, "", dtype=object)
-    stage = np.full(count, "", dtype=object)
-    membership = np.full(count, "", dtype=object)
-    rhythm = np.full(count, "", dtype=object)
+    # Integer codes into the category lists (0 = '' = no label), turned into Categoricals at the
+    # end: comparisons on small ints instead of strings, and the writer can stage the codes.
+    segment = np.zeros(count, dtype="int8")
+    stage = np.zeros(count, dtype="int8")
+    membership = np.zeros(count, dtype="int8")
+    rhythm = np.zeros(count, dtype="int8")
     p_index = np.flatnonzero(buyer)
     n = len(p_index)
     if n:
         r_high = _is_high(recency[p_index], greater=False)
         f_high = _is_high(frequency[p_index], greater=True)
         m_high = _is_high(monetary[p_index], greater=True)
-        segment[p_index] = SEGMENT_BY_RFM[r_high * 4 + f_high * 2 + m_high * 1]
+        segment[p_index] = 1 + r_high * 4 + f_high * 2 + m_high * 1
 
         r = recency[p_index]
-        stage[p_index] = np.select(
-            [r <= 90, r <= 180, r <= 365], ["active", "sleeping", "pre_churn"], default="churned"
-        )
+        stage[p_index] = 1 + (r > 90).astype("int8") + (r > 180) + (r > 365)
 
         # Membership: rank by monetary desc, then id asc; position i is 1-based.
         order = np.lexsort((ids[p_index], -monetary[p_index]))
         position = np.empty(n, dtype="int64")
         position[order] = np.arange(1, n + 1)
-        membership[p_index] = np.select(
-            [
-                position <= _ceil_div(n, 10),
-                position <= _ceil_div(n, 4),
-                position <= _ceil_div(n, 2),
-            ],
-            ["supreme_vip", "vip", "senior"],
-            default="regular",
+        membership[p_index] = (
+            1
+            + (position > _ceil_div(n, 10)).astype("int8")
+            + (position > _ceil_div(n, 4))
+            + (position > _ceil_div(n, 2))
         )
 
         # Rhythm: mean gap (last − first)/(k − 1) ≤ limit ⇔ (last − first) ≤ limit·(k − 1).
         k = frequency[p_index]
         span = np.nan_to_num(win_last[p_index] - win_first[p_index], nan=0).astype("int64")
         steps = np.maximum(k - 1, 1)
-        rhythm[p_index] = np.select(
-            [k < 2, span <= 31 * steps, span <= 92 * steps, span <= 183 * steps],
-            ["single", "monthly", "quarterly", "half_yearly"],
-            default="yearly",
+        rhythm[p_index] = np.where(
+            k < 2,
+            1,
+            2 + (span > 31 * steps).astype("int8") + (span > 92 * steps) + (span > 183 * steps),
         )
 
     red_floor = cents(red_min_spend)
     apple = np.select(
         [leader, ~buyer, (frequency >= 2) & (monetary >= red_floor), frequency >= 2],
-        ["golden", "blossom", "red", "yellow"],
-        default="green",
-    ).astype(object)
+        [4, 0, 3, 2],
+        default=1,
+    ).astype("int8")
 
-    result = pd.DataFrame(
+    return pd.DataFrame(
         {
             "customer_id": ids,
-            "recency_days": pd.array(np.where(buyer, recency, 0), dtype="Int64"),
+            "recency_days": pd.arrays.IntegerArray(recency, ~buyer),
             "frequency": frequency,
             "monetary_cents": monetary,
             "lifetime_sales": lifetime,
             "first_sale": pd.to_datetime(frame["first_sale"]).dt.normalize(),
             "last_sale": pd.to_datetime(frame["last_sale"]).dt.normalize(),
-            "apple": apple,
-            "rfm_segment": segment,
-            "r_stage": stage,
-            "membership": membership,
-            "rhythm": rhythm,
+            "apple": pd.Categorical.from_codes(apple, categories=APPLES),
+            "rfm_segment": pd.Categorical.from_codes(segment, categories=SEGMENTS),
+            "r_stage": pd.Categorical.from_codes(stage, categories=STAGES),
+            "membership": pd.Categorical.from_codes(membership, categories=MEMBERSHIPS),
+            "rhythm": pd.Categorical.from_codes(rhythm, categories=RHYTHMS),
         }
     )
-    result.loc[~buyer, "recency_days"] = pd.NA
-    return result

@@ -174,15 +174,14 @@ def _remark_salt() -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _abbreviations(frame: pd.DataFrame, abbreviation_of) -> pd.Series:
+def _abbreviations(frame: pd.DataFrame, abbreviation_of) -> np.ndarray:
     """The guide abbreviation of each row, computed once per distinct (name, override)."""
-    guides = frame[["guide_name", "guide_abbreviation"]].drop_duplicates()
-    by_guide = {
-        (name, override): abbreviation_of(name, override) if (name or override) else ""
-        for name, override in guides.itertuples(index=False, name=None)
-    }
-    keys = pd.MultiIndex.from_frame(frame[["guide_name", "guide_abbreviation"]])
-    return pd.Series([by_guide[k] for k in keys], index=frame.index, dtype=object)
+    codes, guides = pd.factorize(frame["guide_name"] + "\x1f" + frame["guide_abbreviation"])
+    by_guide = []
+    for key in guides:
+        name, _, override = key.partition("\x1f")
+        by_guide.append(abbreviation_of(name, override) if (name or override) else "")
+    return np.asarray(by_guide + [""], dtype=object)[codes]
 
 
 def remark_names(frame: pd.DataFrame) -> pd.DataFrame:
@@ -233,7 +232,7 @@ def remark_names(frame: pd.DataFrame) -> pd.DataFrame:
     referrers = frame["referrer_name"].to_numpy()
     first_dates = first_date.to_numpy()
     first_sales = frame["first_sale"].to_numpy()
-    abbreviations = abbreviation.to_numpy()
+    abbreviations = abbreviation
     for i in rows:
         first = _as_date(first_sales[i])
         store_names[i] = store_remark(
@@ -279,27 +278,128 @@ def _create_stage(cursor) -> None:
     )
 
 
+RAW_STAGE_TABLE = "segmentation_relabel_stage_raw"
+REMARK_STAGE_TABLE = "segmentation_relabel_stage_remarks"
+NULL_INT4 = -(2**31)
+NULL_INT8 = -(2**63)
+# (column, PostgreSQL type, numpy big-endian type) of the binary COPY; dates as day numbers,
+# labels as their codes in rules.CATEGORIES.
+RAW_COLUMNS = [
+    ("customer_id", "bigint", ">i8"),
+    ("recency_days", "integer", ">i4"),
+    ("frequency", "integer", ">i4"),
+    ("monetary_cents", "bigint", ">i8"),
+    ("lifetime_sales", "integer", ">i4"),
+    ("first_sale", "integer", ">i4"),
+    ("last_sale", "integer", ">i4"),
+    ("apple", "smallint", ">i2"),
+    ("rfm_segment", "smallint", ">i2"),
+    ("r_stage", "smallint", ">i2"),
+    ("membership", "smallint", ">i2"),
+    ("rhythm", "smallint", ">i2"),
+    ("remark_key", "bigint", ">i8"),
+]
+
+
+def _binary_copy_rows(columns: dict[str, np.ndarray]) -> bytes:
+    """PostgreSQL binary COPY data for fixed-width, non-null columns, built in one numpy pass."""
+    fields = [("count", ">i2")]
+    for name, _, kind in RAW_COLUMNS:
+        fields += [(f"{name}__len", ">i4"), (name, kind)]
+    rows = np.empty(len(columns["customer_id"]), dtype=np.dtype(fields))
+    rows["count"] = len(RAW_COLUMNS)
+    for name, _, kind in RAW_COLUMNS:
+        rows[f"{name}__len"] = np.dtype(kind).itemsize
+        rows[name] = columns[name]
+    header = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
+    return header + rows.tobytes() + (-1).to_bytes(2, "big", signed=True)
+
+
+def _days(values: pd.Series) -> np.ndarray:
+    days = values.to_numpy(dtype="datetime64[ns]").astype("datetime64[D]")
+    out = days.astype("int64")
+    out[np.isnat(days)] = NULL_INT4
+    return out
+
+
+def _stage_postgresql(cursor, labels: pd.DataFrame) -> None:
+    """Binary COPY of the numbers and label codes, a CSV COPY of the recomputed remark names
+    only, and a temp view STAGE_TABLE that shows them as CustomerLabels values."""
+    cursor.execute(f"DROP VIEW IF EXISTS {STAGE_TABLE}")
+    cursor.execute(f"DROP TABLE IF EXISTS {RAW_STAGE_TABLE}, {REMARK_STAGE_TABLE}")
+    cursor.execute(
+        f"CREATE TEMPORARY TABLE {RAW_STAGE_TABLE} ("
+        + ", ".join(f"{name} {pg_type} NOT NULL" for name, pg_type, _ in RAW_COLUMNS)
+        + ", PRIMARY KEY (customer_id))"
+    )
+    key = labels["remark_key"]
+    columns = {
+        "customer_id": labels["customer_id"].to_numpy(dtype="int64"),
+        "recency_days": labels["recency_days"].to_numpy(dtype="int64", na_value=NULL_INT4),
+        "frequency": labels["frequency"].to_numpy(dtype="int64"),
+        "monetary_cents": labels["monetary_cents"].to_numpy(dtype="int64"),
+        "lifetime_sales": labels["lifetime_sales"].to_numpy(dtype="int64"),
+        "first_sale": _days(labels["first_sale"]),
+        "last_sale": _days(labels["last_sale"]),
+        "remark_key": pd.array(key, dtype="Int64").to_numpy(dtype="int64", na_value=NULL_INT8),
+    }
+    for group, categories in rules.CATEGORIES.items():
+        codes = pd.Categorical(labels[group], categories=categories).codes
+        if (codes < 0).any():
+            raise ValueError(f"unknown {group} code")
+        columns[group] = codes
+    cursor.cursor.copy_expert(
+        f"COPY {RAW_STAGE_TABLE} FROM STDIN WITH (FORMAT binary)",
+        io.BytesIO(_binary_copy_rows(columns)),
+    )
+    cursor.execute(
+        f"CREATE TEMPORARY TABLE {REMARK_STAGE_TABLE} (customer_id bigint PRIMARY KEY, "
+        "remark_store_account varchar(64) NOT NULL, remark_personal_account varchar(64) NOT NULL)"
+    )
+    recomputed = labels.loc[
+        labels["remark_store_account"].notna(),
+        ["customer_id", "remark_store_account", "remark_personal_account"],
+    ]
+    if len(recomputed):
+        buffer = io.StringIO()
+        recomputed.to_csv(buffer, index=False, header=False)
+        buffer.seek(0)
+        cursor.cursor.copy_expert(f"COPY {REMARK_STAGE_TABLE} FROM STDIN WITH (FORMAT csv)", buffer)
+    cursor.execute(f"ANALYZE {RAW_STAGE_TABLE}")
+    cursor.execute(f"ANALYZE {REMARK_STAGE_TABLE}")
+
+    def label(group: str) -> str:
+        values = ", ".join(f"'{code}'" for code in rules.CATEGORIES[group])
+        return f"(ARRAY[{values}]::varchar[])[r.{group} + 1] AS {group}"
+
+    def day(column: str) -> str:
+        return f"DATE '1970-01-01' + NULLIF(r.{column}, {NULL_INT4}) AS {column}"
+
+    cursor.execute(
+        f"""CREATE TEMPORARY VIEW {STAGE_TABLE} AS
+            SELECT r.customer_id, NULLIF(r.recency_days, {NULL_INT4}) AS recency_days,
+                   r.frequency, r.monetary_cents, r.lifetime_sales,
+                   {day("first_sale")}, {day("last_sale")},
+                   {", ".join(label(group) for group in rules.CATEGORIES)},
+                   m.remark_store_account, m.remark_personal_account,
+                   NULLIF(r.remark_key, {NULL_INT8}) AS remark_key
+              FROM {RAW_STAGE_TABLE} r
+              LEFT JOIN {REMARK_STAGE_TABLE} m ON m.customer_id = r.customer_id"""
+    )
+
+
 def stage_labels(labels: pd.DataFrame) -> None:
     """Load the classified labels (STAGE_COLUMNS) into the session's staging table.
 
-    PostgreSQL: one COPY from a CSV buffer; SQLite: executemany (correctness, not speed).
+    PostgreSQL: binary COPY (see `_stage_postgresql`); SQLite: executemany (correctness only).
     """
-    frame = labels[STAGE_COLUMNS]
     with connection.cursor() as cursor:
-        _create_stage(cursor)
         if connection.vendor == "postgresql":
-            buffer = io.StringIO()
-            frame.to_csv(buffer, index=False, header=False, date_format="%Y-%m-%d", na_rep="\\N")
-            buffer.seek(0)
-            cursor.cursor.copy_expert(
-                f"COPY {STAGE_TABLE} ({', '.join(STAGE_COLUMNS)}) FROM STDIN "
-                "WITH (FORMAT csv, NULL '\\N')",
-                buffer,
-            )
-            cursor.execute(f"ANALYZE {STAGE_TABLE}")
+            _stage_postgresql(cursor, labels)
             return
+        _create_stage(cursor)
         rows = []
-        for record in frame.itertuples(index=False, name=None):
+        for record in labels[STAGE_COLUMNS].itertuples(index=False, name=None):
             row = list(record)
             row[1] = None if pd.isna(row[1]) else int(row[1])
             row[5] = None if pd.isna(row[5]) else row[5].date().isoformat()
@@ -316,7 +416,11 @@ def stage_labels(labels: pd.DataFrame) -> None:
 
 def _drop_stage() -> None:
     with connection.cursor() as cursor:
-        cursor.execute(f"DROP TABLE IF EXISTS {STAGE_TABLE}")
+        if connection.vendor == "postgresql":
+            cursor.execute(f"DROP VIEW IF EXISTS {STAGE_TABLE}")
+            cursor.execute(f"DROP TABLE IF EXISTS {RAW_STAGE_TABLE}, {REMARK_STAGE_TABLE}")
+        else:
+            cursor.execute(f"DROP TABLE IF EXISTS {STAGE_TABLE}")
 
 
 def switch_labels(*, run: RelabelRun, as_of: date) -> dict[str, dict[str, int]]:
@@ -394,8 +498,9 @@ def label_counts(labels: pd.DataFrame) -> dict[str, dict[str, int]]:
     """Fans per code of each computed group ('' counted as "none")."""
     return {
         group: {
-            (code or "none"): int(n)
+            (str(code) or "none"): int(n)
             for code, n in labels[group].value_counts(sort=False).sort_index().items()
+            if n
         }
         for group in COUNTED_GROUPS
     }

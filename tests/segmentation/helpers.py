@@ -21,6 +21,8 @@ def lock_held_elsewhere() -> Iterator[None]:
             with other.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_lock(%s)", [services.LOCK_KEY])
             yield
+            with other.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [services.LOCK_KEY])
         finally:
             other.close()
         return
