@@ -305,9 +305,12 @@ def fact_labels_for(customer) -> dict[str, str]:
 FACT_COLUMNS = ("zodiac", "birthday_month", "distance")
 
 _READ_SQL = """
-SELECT c.id, c.birth_calendar, c.birth_year, c.birth_month, c.birth_day, c.birth_is_leap_month,
-       c.city, c.latitude, c.longitude, c.zodiac, c.birthday_month, c.distance,
-       s.city AS store_city, s.latitude AS store_latitude, s.longitude AS store_longitude
+SELECT c.id, c.birth_calendar, c.birth_year, c.birth_month, c.birth_day,
+       CASE WHEN c.birth_is_leap_month THEN 1 ELSE 0 END AS birth_is_leap_month,
+       TRIM(c.city) AS city, CAST(c.latitude AS {float}) AS latitude,
+       CAST(c.longitude AS {float}) AS longitude, c.zodiac, c.birthday_month, c.distance,
+       TRIM(s.city) AS store_city, CAST(s.latitude AS {float}) AS store_latitude,
+       CAST(s.longitude AS {float}) AS store_longitude
 FROM customers_customer c JOIN customers_store s ON s.id = c.store_id
 """
 _READ_COLUMNS = [
@@ -315,86 +318,117 @@ _READ_COLUMNS = [
     "city", "latitude", "longitude", "zodiac", "birthday_month", "distance",
     "store_city", "store_latitude", "store_longitude",
 ]  # fmt: skip
+_TEXT_COLUMNS = ["birth_calendar", "city", "zodiac", "birthday_month", "distance", "store_city"]
+_NUMBER_COLUMNS = [c for c in _READ_COLUMNS if c not in _TEXT_COLUMNS and c != "id"]
+_MONTH_LABELS = np.array([""] + [f"m{m:02d}" for m in range(1, 13)], dtype=object)
+_OUTCOMES = np.array(["", "out_of_town", "within_3km", "beyond_3km", "same_city"], dtype=object)
 
 
 def compute_fact_labels(fans: pd.DataFrame) -> pd.DataFrame:
-    """Vectorised SPEC §3 over a frame shaped like `_READ_COLUMNS`: zodiac, birthday_month, distance."""
-    out = pd.DataFrame(index=fans.index)
-    cal = fans["birth_calendar"].fillna("").astype(str)
-    month = pd.to_numeric(fans["birth_month"], errors="coerce")
-    day = pd.to_numeric(fans["birth_day"], errors="coerce")
-    year = pd.to_numeric(fans["birth_year"], errors="coerce")
-    leap = fans["birth_is_leap_month"].fillna(False).astype(bool)
-    known = month.between(1, 12) & day.notna()
+    """Vectorised SPEC §3 over a frame shaped like `_READ_COLUMNS`: zodiac, birthday_month, distance.
+
+    Text columns are strings ('' when empty, city already trimmed), number columns floats (NaN
+    when unknown), as `_read_fans` returns them.
+    """
+    n = len(fans)
+    cal = fans["birth_calendar"].to_numpy(dtype=object)
+    month = fans["birth_month"].to_numpy(dtype=float)
+    day = fans["birth_day"].to_numpy(dtype=float)
+    year = fans["birth_year"].to_numpy(dtype=float)
+    leap = fans["birth_is_leap_month"].to_numpy(dtype=float) == 1
+    is_greg, is_lunar = cal == GREGORIAN, cal == LUNAR
+    month_ok = (month >= 1) & (month <= 12)
+    known = month_ok & ~np.isnan(day)
+    month_i = np.where(month_ok, month, 0).astype(int)
+    day_i = np.where(np.isnan(day), 0, day).astype(int)
 
     # birthday_month: the fan's own calendar.
-    bm = pd.Series("", index=fans.index, dtype=object)
-    has_month = cal.isin([GREGORIAN, LUNAR]) & month.between(1, 12)
-    if has_month.any():
-        bm[has_month] = [f"m{m:02d}" for m in month[has_month].astype(int)]
-    out["birthday_month"] = bm
+    birthday_month = np.where((is_greg | is_lunar) & month_ok, _MONTH_LABELS[month_i], "")
 
     # zodiac: Gregorian directly; lunar with a year through cached conversions.
-    zodiac = pd.Series("", index=fans.index, dtype=object)
-    greg = known & (cal == GREGORIAN)
-    if greg.any():
-        gm, gd = month[greg].astype(int).to_numpy(), day[greg].astype(int).to_numpy()
-        max_day = np.array(_GREGORIAN_MONTH_DAYS)[gm - 1]
-        idx = np.searchsorted(_ZODIAC_KEYS, gm * 100 + gd, side="right")
-        zodiac[greg] = np.where((gd >= 1) & (gd <= max_day), _ZODIAC_BY_INDEX[idx], "")
-    lunar = known & (cal == LUNAR) & year.notna()
+    zodiac = np.full(n, "", dtype=object)
+    greg = known & is_greg
+    max_day = np.array([0, *_GREGORIAN_MONTH_DAYS])[month_i]
+    greg_ok = greg & (day_i >= 1) & (day_i <= max_day)
+    idx = np.searchsorted(_ZODIAC_KEYS, month_i * 100 + day_i, side="right")
+    zodiac[greg_ok] = _ZODIAC_BY_INDEX[idx[greg_ok]]
+    lunar = known & is_lunar & ~np.isnan(year)
     if lunar.any():
-        keys = pd.DataFrame(
-            {
-                "y": year[lunar].astype(int),
-                "m": month[lunar].astype(int),
-                "d": day[lunar].astype(int),
-                "l": leap[lunar],
-            }
+        keys = list(
+            zip(
+                year[lunar].astype(int).tolist(),
+                month_i[lunar].tolist(),
+                day_i[lunar].tolist(),
+                leap[lunar].tolist(),
+                strict=True,
+            )
         )
-        distinct = keys.drop_duplicates()
         codes = {
-            (y, m, d, lp): zodiac_for(calendar=LUNAR, year=y, month=m, day=d, is_leap_month=lp)
-            for y, m, d, lp in distinct.itertuples(index=False, name=None)
+            k: zodiac_for(calendar=LUNAR, year=k[0], month=k[1], day=k[2], is_leap_month=k[3])
+            for k in set(keys)
         }
-        zodiac[lunar] = [codes[k] for k in keys.itertuples(index=False, name=None)]
-    out["zodiac"] = zodiac
+        zodiac[lunar] = [codes[k] for k in keys]
 
     # distance
-    fan_city = fans["city"].fillna("").astype(str).str.strip()
-    store_city = fans["store_city"].fillna("").astype(str).str.strip()
-    coords = [
-        pd.to_numeric(fans[c], errors="coerce").astype(float)
+    fan_city = fans["city"].to_numpy(dtype=object)
+    store_city = fans["store_city"].to_numpy(dtype=object)
+    lat1, lon1, lat2, lon2 = (
+        fans[c].to_numpy(dtype=float)
         for c in ("latitude", "longitude", "store_latitude", "store_longitude")
-    ]
-    has_coords = coords[0].notna() & coords[1].notna() & coords[2].notna() & coords[3].notna()
-    km = _haversine_np(*(c.to_numpy() for c in coords))
-    dist = np.select(
-        [
-            (fan_city != "") & (fan_city != store_city),
-            has_coords.to_numpy() & (km <= NEAR_KM),
-            has_coords.to_numpy(),
-            (fan_city != "").to_numpy(),
-        ],
-        ["out_of_town", "within_3km", "beyond_3km", "same_city"],
-        default="",
     )
-    out["distance"] = dist.astype(object)
-    return out
+    has_coords = ~(np.isnan(lat1) | np.isnan(lon1) | np.isnan(lat2) | np.isnan(lon2))
+    with np.errstate(invalid="ignore"):
+        km = _haversine_np(lat1, lon1, lat2, lon2)
+    has_city = fan_city != ""
+    outcome = np.select(
+        [has_city & (fan_city != store_city), has_coords & (km <= NEAR_KM), has_coords, has_city],
+        [1, 2, 3, 4],
+        default=0,
+    )
+    return pd.DataFrame(
+        {"zodiac": zodiac, "birthday_month": birthday_month, "distance": _OUTCOMES[outcome]},
+        index=fans.index,
+    )
+
+
+def _frame(rows: list[tuple]) -> pd.DataFrame:
+    frame = pd.DataFrame.from_records(rows, columns=_READ_COLUMNS)
+    for column in _TEXT_COLUMNS:
+        frame[column] = frame[column].fillna("").astype(str)
+    for column in _NUMBER_COLUMNS:
+        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
+    return frame
 
 
 def _read_fans(customer_ids: Iterable[int] | None) -> pd.DataFrame:
-    sql, params = _READ_SQL, []
+    """Every fan (or `customer_ids`) with her store's city and coordinates, in one query."""
+    pg = connection.vendor == "postgresql"
+    sql = _READ_SQL.format(float="DOUBLE PRECISION" if pg else "REAL")
+    params: list = []
     if customer_ids is not None:
         ids = [int(i) for i in customer_ids]
         if not ids:
-            return pd.DataFrame(columns=_READ_COLUMNS)
+            return _frame([])
         sql += " WHERE c.id IN (" + ",".join(["%s"] * len(ids)) + ")"
         params = ids
     with connection.cursor() as cur:
+        if pg and not params:
+            # COPY … TO STDOUT: about 5× faster than fetching a million tuples.
+            buf = io.StringIO()
+            cur.cursor.copy_expert(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv, HEADER false)", buf)
+            buf.seek(0)
+            text_dtypes = dict.fromkeys(_TEXT_COLUMNS, str)
+            frame = pd.read_csv(
+                buf,
+                names=_READ_COLUMNS,
+                header=None,
+                dtype={**text_dtypes, **dict.fromkeys(_NUMBER_COLUMNS, float), "id": "int64"},
+                keep_default_na=False,
+                na_values=dict.fromkeys(_NUMBER_COLUMNS, [""]),
+            )
+            return frame
         cur.execute(sql, params)
-        rows = cur.fetchall()
-    return pd.DataFrame.from_records(rows, columns=_READ_COLUMNS)
+        return _frame(cur.fetchall())
 
 
 def _write_pg(changed: pd.DataFrame) -> None:
@@ -402,6 +436,9 @@ def _write_pg(changed: pd.DataFrame) -> None:
     changed[["id", *FACT_COLUMNS]].to_csv(buf, sep="\t", header=False, index=False)
     buf.seek(0)
     with connection.cursor() as cur:
+        cur.execute(
+            "DROP TABLE IF EXISTS tagging_fact_labels_tmp"
+        )  # a second call in one transaction
         cur.execute(
             "CREATE TEMP TABLE tagging_fact_labels_tmp (id bigint PRIMARY KEY, zodiac varchar(12),"
             " birthday_month varchar(3), distance varchar(12)) ON COMMIT DROP"
