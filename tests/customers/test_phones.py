@@ -32,3 +32,10 @@ def test_anything_but_a_mainland_mobile_is_refused(raw):
 
 def test_masking_keeps_the_first_three_and_the_last_four_digits():
     assert mask_phone("13800138000") == "138****8000"
+
+
+@pytest.mark.parametrize("raw", ["010-62345678", "1380013800", "138OO138000"])
+def test_a_refused_phone_says_what_a_valid_one_looks_like(raw):
+    with pytest.raises(ValidationError) as excinfo:
+        normalize_phone(raw)
+    assert "11" in str(excinfo.value.messages[0])  # "11 digits starting with 1" (or its translation)
