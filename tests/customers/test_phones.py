@@ -38,4 +38,5 @@ def test_masking_keeps_the_first_three_and_the_last_four_digits():
 def test_a_refused_phone_says_what_a_valid_one_looks_like(raw):
     with pytest.raises(ValidationError) as excinfo:
         normalize_phone(raw)
-    assert "11" in str(excinfo.value.messages[0])  # "11 digits starting with 1" (or its translation)
+    # "11 digits starting with 1", or its translation
+    assert "11" in str(excinfo.value.messages[0])

@@ -58,8 +58,6 @@ class Command(BaseCommand):
             f"{summary.sales:,} sales, {summary.refunds:,} refunds, {summary.items:,} order items "
             f"in {summary.seconds:.1f} s."
         )
-        self.stdout.write(
-            self.style.SUCCESS(f"Demo logins (password for all: {summary.password})")
-        )
+        self.stdout.write(self.style.SUCCESS(f"Demo logins (password for all: {summary.password})"))
         for role, username in summary.logins.items():
             self.stdout.write(f"  {role:<8} {username}")
