@@ -17,8 +17,12 @@ class Store(TimestampedModel):
     name = models.CharField(_("name"), max_length=100)
     city = models.CharField(_("city"), max_length=50)
     address = models.CharField(_("address"), max_length=200, blank=True)
-    latitude = models.DecimalField(_("latitude"), max_digits=9, decimal_places=6, null=True, blank=True)
-    longitude = models.DecimalField(_("longitude"), max_digits=9, decimal_places=6, null=True, blank=True)
+    latitude = models.DecimalField(
+        _("latitude"), max_digits=9, decimal_places=6, null=True, blank=True
+    )
+    longitude = models.DecimalField(
+        _("longitude"), max_digits=9, decimal_places=6, null=True, blank=True
+    )
     is_active = models.BooleanField(_("active"), default=True)
 
     class Meta:
@@ -48,15 +52,25 @@ class Staff(TimestampedModel):
         MANAGER = "manager", _("store manager")
         HQ = "hq", _("headquarters")
 
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="staff")
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="staff"
+    )
     store = models.ForeignKey(
-        Store, on_delete=models.PROTECT, null=True, blank=True, related_name="staff", verbose_name=_("store")
+        Store,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="staff",
+        verbose_name=_("store"),
     )
     role = models.CharField(_("role"), max_length=8, choices=Role.choices)
     work_number = models.CharField(_("work number"), max_length=32, unique=True)
     name = models.CharField(_("name"), max_length=50)
     abbreviation = models.CharField(
-        _("abbreviation"), max_length=16, blank=True, help_text=_("Overrides the pinyin initials in remark names.")
+        _("abbreviation"),
+        max_length=16,
+        blank=True,
+        help_text=_("Overrides the pinyin initials in remark names."),
     )
     is_active = models.BooleanField(_("active"), default=True)
 
@@ -66,7 +80,8 @@ class Staff(TimestampedModel):
         verbose_name_plural = _("staff")
         constraints = [
             models.CheckConstraint(
-                condition=Q(role="hq") | Q(store__isnull=False), name="staff_store_required_unless_hq"
+                condition=Q(role="hq") | Q(store__isnull=False),
+                name="staff_store_required_unless_hq",
             ),
         ]
 
@@ -93,24 +108,44 @@ class Customer(TimestampedModel):
         GREGORIAN = "gregorian", _("Gregorian")
         LUNAR = "lunar", _("lunar")
 
-    phone = models.CharField(_("phone"), max_length=11, unique=True, help_text=_("11-digit mainland mobile"))
+    phone = models.CharField(
+        _("phone"), max_length=11, unique=True, help_text=_("11-digit mainland mobile")
+    )
     name = models.CharField(_("name"), max_length=50)
     gender = models.CharField(_("gender"), max_length=1, choices=Gender.choices, blank=True)
-    store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="customers", verbose_name=_("store"))
+    store = models.ForeignKey(
+        Store, on_delete=models.PROTECT, related_name="customers", verbose_name=_("store")
+    )
     guide = models.ForeignKey(
-        Staff, on_delete=models.SET_NULL, null=True, blank=True, related_name="customers", verbose_name=_("guide")
+        Staff,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="customers",
+        verbose_name=_("guide"),
     )
     # Birthday: calendar empty means unknown; a lunar birthday may be in a leap month.
-    birth_calendar = models.CharField(_("birthday calendar"), max_length=10, choices=Calendar.choices, blank=True)
+    birth_calendar = models.CharField(
+        _("birthday calendar"), max_length=10, choices=Calendar.choices, blank=True
+    )
     birth_year = models.PositiveSmallIntegerField(_("birth year"), null=True, blank=True)
     birth_month = models.PositiveSmallIntegerField(_("birth month"), null=True, blank=True)
     birth_day = models.PositiveSmallIntegerField(_("birth day"), null=True, blank=True)
     birth_is_leap_month = models.BooleanField(_("leap month"), default=False)
     city = models.CharField(_("city"), max_length=50, blank=True)
-    latitude = models.DecimalField(_("latitude"), max_digits=9, decimal_places=6, null=True, blank=True)
-    longitude = models.DecimalField(_("longitude"), max_digits=9, decimal_places=6, null=True, blank=True)
+    latitude = models.DecimalField(
+        _("latitude"), max_digits=9, decimal_places=6, null=True, blank=True
+    )
+    longitude = models.DecimalField(
+        _("longitude"), max_digits=9, decimal_places=6, null=True, blank=True
+    )
     referrer = models.ForeignKey(
-        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="referrals", verbose_name=_("referrer")
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="referrals",
+        verbose_name=_("referrer"),
     )
     member_since = models.DateField(_("member since"), null=True, blank=True)
     is_opinion_leader = models.BooleanField(_("opinion leader"), default=False)
@@ -119,11 +154,18 @@ class Customer(TimestampedModel):
     consumption_notes = models.TextField(_("consumption notes"), blank=True)
     body_shape = models.CharField(_("body shape"), max_length=30, blank=True)
     height_cm = models.PositiveSmallIntegerField(
-        _("height (cm)"), null=True, blank=True, validators=[MinValueValidator(50), MaxValueValidator(250)]
+        _("height (cm)"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(50), MaxValueValidator(250)],
     )
     skin_tone = models.CharField(_("skin tone"), max_length=30, blank=True)
     weight_kg = models.DecimalField(
-        _("weight (kg)"), max_digits=5, decimal_places=1, null=True, blank=True,
+        _("weight (kg)"),
+        max_digits=5,
+        decimal_places=1,
+        null=True,
+        blank=True,
         validators=[MinValueValidator(20), MaxValueValidator(300)],
     )
     top_size = models.CharField(_("top size"), max_length=10, blank=True)
@@ -145,7 +187,9 @@ class Customer(TimestampedModel):
         verbose_name = _("fan")
         verbose_name_plural = _("fans")
         constraints = [
-            models.CheckConstraint(condition=Q(phone__regex=r"^1[3-9][0-9]{9}$"), name="customer_phone_mobile"),
+            models.CheckConstraint(
+                condition=Q(phone__regex=r"^1[3-9][0-9]{9}$"), name="customer_phone_mobile"
+            ),
             models.CheckConstraint(
                 condition=Q(birth_month__isnull=True) | Q(birth_month__gte=1, birth_month__lte=12),
                 name="customer_birth_month_range",
@@ -161,7 +205,10 @@ class Customer(TimestampedModel):
         ]
         indexes = [
             models.Index(fields=["store", "guide"], name="customer_store_guide_idx"),
-            models.Index(fields=["store", "birth_calendar", "birth_month", "birth_day"], name="customer_birthday_idx"),
+            models.Index(
+                fields=["store", "birth_calendar", "birth_month", "birth_day"],
+                name="customer_birthday_idx",
+            ),
             models.Index(fields=["name"], name="customer_name_idx"),
         ]
 
@@ -191,34 +238,58 @@ class Order(TimestampedModel):
         IMPORT = "import", _("import")
         ONLINE = "online", _("online")
 
-    store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="orders", verbose_name=_("store"))
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="orders", verbose_name=_("fan"))
-    guide = models.ForeignKey(
-        Staff, on_delete=models.SET_NULL, null=True, blank=True, related_name="orders", verbose_name=_("guide")
+    store = models.ForeignKey(
+        Store, on_delete=models.PROTECT, related_name="orders", verbose_name=_("store")
     )
-    external_id = models.CharField(_("external id"), max_length=64, help_text=_("Set by the POS; unique per store."))
+    customer = models.ForeignKey(
+        Customer, on_delete=models.PROTECT, related_name="orders", verbose_name=_("fan")
+    )
+    guide = models.ForeignKey(
+        Staff,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="orders",
+        verbose_name=_("guide"),
+    )
+    external_id = models.CharField(
+        _("external id"), max_length=64, help_text=_("Set by the POS; unique per store.")
+    )
     kind = models.CharField(_("kind"), max_length=8, choices=Kind.choices, default=Kind.SALE)
     refund_of = models.ForeignKey(
-        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="refunds", verbose_name=_("refund of")
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="refunds",
+        verbose_name=_("refund of"),
     )
     amount = models.DecimalField(_("amount"), max_digits=12, decimal_places=2)
     paid_at = models.DateTimeField(_("paid at"))
     payment_method = models.CharField(
-        _("payment method"), max_length=8, choices=PaymentMethod.choices, default=PaymentMethod.OTHER
+        _("payment method"),
+        max_length=8,
+        choices=PaymentMethod.choices,
+        default=PaymentMethod.OTHER,
     )
-    channel = models.CharField(_("channel"), max_length=8, choices=Channel.choices, default=Channel.POS)
+    channel = models.CharField(
+        _("channel"), max_length=8, choices=Channel.choices, default=Channel.POS
+    )
 
     class Meta:
         ordering = ["-paid_at", "-id"]
         verbose_name = _("order")
         verbose_name_plural = _("orders")
         constraints = [
-            models.UniqueConstraint(fields=["store", "external_id"], name="order_external_id_unique_per_store"),
+            models.UniqueConstraint(
+                fields=["store", "external_id"], name="order_external_id_unique_per_store"
+            ),
             models.CheckConstraint(
                 condition=Q(amount__gte=0) & Q(amount__lte=1_000_000), name="order_amount_range"
             ),
             models.CheckConstraint(
-                condition=Q(kind="refund") | Q(refund_of__isnull=True), name="order_only_refunds_refer_to_a_sale"
+                condition=Q(kind="refund") | Q(refund_of__isnull=True),
+                name="order_only_refunds_refer_to_a_sale",
             ),
         ]
         indexes = [
@@ -243,8 +314,12 @@ class OrderItem(models.Model):
         verbose_name = _("order item")
         verbose_name_plural = _("order items")
         constraints = [
-            models.CheckConstraint(condition=Q(quantity__gte=1), name="order_item_quantity_positive"),
-            models.CheckConstraint(condition=Q(unit_price__gte=0), name="order_item_unit_price_not_negative"),
+            models.CheckConstraint(
+                condition=Q(quantity__gte=1), name="order_item_quantity_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(unit_price__gte=0), name="order_item_unit_price_not_negative"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -254,7 +329,9 @@ class OrderItem(models.Model):
 class PosToken(TimestampedModel):
     """A POS device's credential. Only the SHA-256 of the key is stored; the key is shown once."""
 
-    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="pos_tokens", verbose_name=_("store"))
+    store = models.ForeignKey(
+        Store, on_delete=models.CASCADE, related_name="pos_tokens", verbose_name=_("store")
+    )
     name = models.CharField(_("name"), max_length=100)
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
     key_prefix = models.CharField(_("key prefix"), max_length=8, editable=False)
@@ -276,7 +353,9 @@ class PosToken(TimestampedModel):
     def issue(cls, *, store: Store, name: str) -> tuple["PosToken", str]:
         """Create a token and return it with the raw key (never stored)."""
         key = "pos_" + secrets.token_urlsafe(32)
-        token = cls.objects.create(store=store, name=name, key_hash=cls.hash_key(key), key_prefix=key[:8])
+        token = cls.objects.create(
+            store=store, name=name, key_hash=cls.hash_key(key), key_prefix=key[:8]
+        )
         return token, key
 
 
@@ -292,7 +371,9 @@ class GuideTransfer(models.Model):
 
     class Meta:
         ordering = ["-moved_at"]
-        indexes = [models.Index(fields=["customer", "moved_at"], name="transfer_customer_moved_idx")]
+        indexes = [
+            models.Index(fields=["customer", "moved_at"], name="transfer_customer_moved_idx")
+        ]
 
     def __str__(self) -> str:
         return f"{self.customer_id}: {self.from_guide_id} → {self.to_guide_id}"
