@@ -53,7 +53,7 @@ class Command(BaseCommand):
             progress=not options["no_progress"] and options["verbosity"] > 0,
         )
         self.stdout.write(
-            f"Demo brand (seed {summary.seed}, orders up to {summary.today}): {summary.stores} stores, "
+            f"Demo brand (seed {summary.seed}, orders before {summary.today}): {summary.stores} stores, "
             f"{summary.guides} guides, {summary.managers} managers, {summary.customers:,} fans, "
             f"{summary.sales:,} sales, {summary.refunds:,} refunds, {summary.items:,} order items "
             f"in {summary.seconds:.1f} s."
