@@ -3,6 +3,8 @@ import re
 import pytest
 from django.contrib import admin
 from django.contrib.auth import get_user_model
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from customers.models import PosToken
@@ -86,3 +88,21 @@ def test_a_fan_and_an_order_open_in_the_admin(hq_client, store):
     assert (
         hq_client.get(reverse("admin:customers_order_change", args=[order.pk])).status_code == 200
     )
+
+
+@pytest.mark.parametrize("model", ["customer", "order"])
+def test_admin_lists_of_fans_and_orders_do_not_grow_queries_with_rows(
+    hq_client, store, guide, model
+):
+    def add_rows(n: int) -> None:
+        for _ in range(n):
+            make_order(customer=make_customer(store=store, guide=guide), guide=guide)
+
+    url = reverse(f"admin:customers_{model}_changelist")
+    add_rows(2)
+    with CaptureQueriesContext(connection) as few:
+        hq_client.get(url)
+    add_rows(20)
+    with CaptureQueriesContext(connection) as many:
+        hq_client.get(url)
+    assert len(many) == len(few)
