@@ -95,8 +95,15 @@ class AudienceMember(models.Model):
         HOLDOUT = "holdout", _("hold-out")
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="members")
+    # No database-level foreign keys on the fan and the guide: a freeze writes ~100,000 rows in
+    # one COPY, and PostgreSQL's per-row FK check takes a FOR KEY SHARE lock on every fan row
+    # (measured: 7 s of a 13 s freeze). The ids come from the customers table inside the freeze's
+    # own transaction, and Django still cascades deletes (CASCADE / SET_NULL) in the ORM.
     customer = models.ForeignKey(
-        "customers.Customer", on_delete=models.CASCADE, related_name="campaign_memberships"
+        "customers.Customer",
+        on_delete=models.CASCADE,
+        related_name="campaign_memberships",
+        db_constraint=False,
     )
     group = models.CharField(_("group"), max_length=8, choices=Group.choices)
     guide = models.ForeignKey(
@@ -105,6 +112,7 @@ class AudienceMember(models.Model):
         null=True,
         blank=True,
         related_name="+",
+        db_constraint=False,
         help_text=_("The fan's guide when the audience was frozen."),
     )
     # Why the fan matched: the labels the filter saw at freeze time (the filter is on the campaign).
@@ -120,8 +128,8 @@ class AudienceMember(models.Model):
             models.UniqueConstraint(fields=["campaign", "customer"], name="audience_member_unique"),
         ]
         indexes = [
+            # The contact cap looks a fan's contacts up; the unique index serves the campaign.
             models.Index(fields=["customer", "group"], name="audience_customer_group_idx"),
-            models.Index(fields=["campaign", "group", "guide"], name="audience_campaign_group_idx"),
         ]
 
     def __str__(self) -> str:

@@ -19,7 +19,18 @@ from zoneinfo import ZoneInfo
 import numpy as np
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
+from django.db.models import (
+    BooleanField,
+    Case,
+    Count,
+    Exists,
+    OuterRef,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+    When,
+)
 from django.utils.translation import gettext as _
 
 from campaigns.models import AudienceMember, Campaign, CheckIn, Playbook
@@ -177,17 +188,42 @@ def audience_counts(
     }
 
 
-def eligible_customers(
+def _flag(condition: Q | None) -> Case | Value:
+    if condition is None:
+        return Value(False)
+    return Case(
+        When(condition, then=Value(True)), default=Value(False), output_field=BooleanField()
+    )
+
+
+def matched_with_rule_flags(
     *,
     store_ids: list[int],
     kind: str,
     audience: AudienceFilter,
     now: datetime,
     campaign_id: int | None,
-) -> QuerySet[Customer]:
-    out_of_town, capped, opted_out = _rule_conditions(kind=kind, now=now, campaign_id=campaign_id)
+) -> list[tuple]:
+    """Every matched fan once, in one query, as (id, guide_id, apple, rfm_segment, out_of_town,
+    capped, opted_out): the freeze applies the rules to these flags in memory."""
+    out_of_town, capped, _opted_out = _rule_conditions(kind=kind, now=now, campaign_id=campaign_id)
     matched = matched_customers(store_ids=store_ids, audience=audience)
-    return matched.exclude(out_of_town).exclude(capped).exclude(opted_out)
+    return list(
+        matched.annotate(
+            rule_out_of_town=_flag(out_of_town if kind == Campaign.Kind.OFFLINE else None),
+            rule_capped=_flag(capped),
+        )
+        .order_by()
+        .values_list(
+            "id",
+            "guide_id",
+            "labels__apple",
+            "labels__rfm_segment",
+            "rule_out_of_town",
+            "rule_capped",
+            "do_not_contact",
+        )
+    )
 
 
 _MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
