@@ -585,9 +585,12 @@ def write_labels(
     try:
         with timer.phase("stage"):
             stage_labels(labels)
-        with timer.phase("switch"), _job_transaction():
-            change_counts = switch_labels(run=run, as_of=as_of)
-            run.error = _refresh_fact_labels(labels["customer_id"].tolist() if scoped else None)
+        with _job_transaction():  # one transaction: switch, fact labels, run record
+            with timer.phase("switch"):
+                change_counts = switch_labels(run=run, as_of=as_of)
+            with timer.phase("facts"):
+                ids = labels["customer_id"].tolist() if scoped else None
+                run.error = _refresh_fact_labels(ids)
             run.status = RelabelRun.Status.SUCCEEDED
             run.fans_labelled = len(labels)
             run.change_counts = change_counts
