@@ -383,6 +383,14 @@ def playbook_for_segment(rfm_segment: str) -> Playbook | None:
     return Playbook.objects.filter(rfm_segment=rfm_segment).first()
 
 
+def playbooks_for_filter(audience_filter: dict) -> list[Playbook]:
+    """The playbooks of the RFM segments an audience filter targets (its `all` and `any` tags)."""
+    prefix = "rfm_segment:"
+    refs = [*(audience_filter or {}).get("all", []), *(audience_filter or {}).get("any", [])]
+    segments = [ref[len(prefix) :] for ref in refs if ref.startswith(prefix)]
+    return list(Playbook.objects.filter(rfm_segment__in=segments)) if segments else []
+
+
 def personalise(template: str, *, name: str) -> str:
     """Put the fan's name into a message; `{name}` is the only placeholder (no str.format)."""
     return template.replace("{name}", name)

@@ -22,6 +22,7 @@ from campaigns.selectors import (
     can_change_campaign,
     can_manage_campaigns,
     contact_list,
+    playbooks_for_filter,
 )
 from customers.models import Customer, Staff
 from customers.selectors import staff_of, staff_visible_to, stores_visible_to
@@ -114,6 +115,7 @@ def campaign_detail(request: HttpRequest, code: str) -> HttpResponse:
             "preview": preview,
             "can_change": can_change,
             "has_check_ins": campaign.check_ins.exists(),
+            "playbooks": playbooks_for_filter(campaign.audience_filter),
             "guides": guides if staff.role != Staff.Role.GUIDE else [],
         },
     )

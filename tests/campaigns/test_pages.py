@@ -219,3 +219,17 @@ def test_a_walk_in_who_is_not_a_fan_is_registered_and_checked_in(client, guide, 
         store,
     )
     assert record.customer.guide == guide
+
+
+def test_event_page_shows_the_playbook_of_a_targeted_segment(client, manager, store):
+    make_campaign(
+        stores=[store],
+        audience_filter={"all": [], "any": ["rfm_segment:important_winback"], "none": []},
+    )
+    client.force_login(manager.user)
+
+    response = client.get(reverse("campaigns:detail", args=["spring"]))
+
+    body = response.content.decode()
+    assert 'data-testid="playbooks"' in body
+    assert "回归礼券" in body
