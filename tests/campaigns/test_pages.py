@@ -233,3 +233,21 @@ def test_event_page_shows_the_playbook_of_a_targeted_segment(client, manager, st
     body = response.content.decode()
     assert 'data-testid="playbooks"' in body
     assert "回归礼券" in body
+
+
+def test_export_queries_do_not_grow_with_the_contacts(
+    client, manager, guide, store, django_assert_num_queries
+):
+    campaign = make_campaign(stores=[store])
+    for _ in range(15):
+        make_fan(store=store, guide=guide)
+    freeze_audience(campaign=campaign, audience={}, now=NOW)
+    client.force_login(manager.user)
+    url = reverse("campaigns:export", args=["spring", "csv"])
+    client.get(url)
+
+    # session, user, staff, campaign (+ stores), members with fans, labels and guides, playbooks
+    with django_assert_num_queries(7):
+        response = client.get(url)
+
+    assert response.content.decode("utf-8-sig").count("\n") == 16
