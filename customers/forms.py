@@ -210,7 +210,8 @@ class TransferForm(forms.Form):
         self.fields["to_guide"].queryset = staff_queryset.filter(is_active=True)
 
     def clean_customers(self) -> list[int]:
-        raw = self.cleaned_data.get("customers") or ""
+        # Ticked rows send one `customers` value each; the text field sends "1, 2, 3".
+        raw = " ".join(self.data.getlist("customers")) if hasattr(self.data, "getlist") else ""
         ids = []
         for part in raw.replace(",", " ").split():
             if not part.isdigit():

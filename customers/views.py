@@ -121,19 +121,19 @@ def customer_list(request: HttpRequest) -> HttpResponse:
     staff = current_staff(request)
     base, store, stores = scoped_customers(request, staff)
     taxonomy = manual_taxonomy()
-    guide_choices = (
-        []
-        if staff.role == Staff.Role.GUIDE
-        else [
-            (g.work_number, g.name)
-            for g in staff_visible_to(staff)
-            .filter(store=store or staff.store, is_active=True)
+    guides = (
+        list(
+            staff_visible_to(staff)
+            .filter(store=store or staff.store)
             .exclude(role=Staff.Role.HQ)
-            .only("work_number", "name")
-        ]
-        if (store or staff.store)
+            .only("id", "work_number", "name", "is_active")
+        )
+        if staff.role != Staff.Role.GUIDE and (store or staff.store)
         else []
     )
+    guide_choices = [
+        (g.work_number, g.name if g.is_active else f"{g.name} ({_('leaving')})") for g in guides
+    ]
     form = FanFilterForm(
         request.GET, tag_choices=filter_tag_choices(taxonomy), guide_choices=guide_choices
     )
@@ -210,6 +210,9 @@ def customer_list(request: HttpRequest) -> HttpResponse:
         "scope_all": bool(form.value("all")),
         "scope_toggle": form.query(all="" if form.value("all") else "1"),
         "store_param": f"store={store.code}&" if store and staff.is_hq else "",
+        # Managers looking at one guide's fans can hand the ticked ones (or all) to a colleague.
+        "transfer_from": next((g for g in guides if g.work_number == form.value("guide")), None),
+        "transfer_to": [g for g in guides if g.is_active and g.work_number != form.value("guide")],
     }
     fragment = request.htmx and not request.htmx.history_restore_request
     template = "customers/_fan_results.html" if fragment else "customers/fan_list.html"

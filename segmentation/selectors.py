@@ -119,24 +119,30 @@ def aggregate_sql(*, vendor: str, store_ids: list[int] | None = None) -> str:
     """
 
 
+FAN_SQL_COLUMNS = [
+    "customer_id", "store_id", "is_opinion_leader", "name", "member_since", "guide_id",
+    "referrer_id", "remark_key",
+]  # fmt: skip
+
+
 def fans_sql(*, store_ids: list[int] | None = None) -> str:
-    """Every fan with what the apple and the remark names need (FAN_COLUMNS), by id."""
+    """Every fan (FAN_SQL_COLUMNS): one scan of the fans and their labels' remark key.
+
+    Guide and referrer names are looked up in pandas (`fan_rows`), which is cheaper than
+    joining 1M fans to themselves.
+    """
     customer_table = Customer._meta.db_table
-    staff_table = Staff._meta.db_table
     labels_table = CustomerLabels._meta.db_table
     where = ""
     if store_ids is not None:
         where = "WHERE c.store_id IN (" + (",".join(str(int(i)) for i in store_ids) or "NULL") + ")"
     return f"""
-        SELECT c.id AS customer_id, c.store_id, c.is_opinion_leader, c.name, c.member_since,
-               COALESCE(g.name, '') AS guide_name, COALESCE(g.abbreviation, '') AS guide_abbreviation,
-               COALESCE(r.name, '') AS referrer_name, l.remark_key
+        SELECT c.id AS customer_id, c.store_id,
+               CASE WHEN c.is_opinion_leader THEN 1 ELSE 0 END AS is_opinion_leader,
+               c.name, c.member_since, c.guide_id, c.referrer_id, l.remark_key
           FROM {customer_table} c
-          LEFT JOIN {staff_table} g ON g.id = c.guide_id
-          LEFT JOIN {customer_table} r ON r.id = c.referrer_id
           LEFT JOIN {labels_table} l ON l.customer_id = c.id
           {where}
-         ORDER BY c.id
     """
 
 
@@ -182,15 +188,30 @@ def _with_dates(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def fan_rows(*, store_ids: list[int] | None = None) -> pd.DataFrame:
-    frame = frame_from_query(fans_sql(store_ids=store_ids), {}, columns=FAN_COLUMNS)
-    frame["is_opinion_leader"] = frame["is_opinion_leader"].map(
-        lambda v: v in (True, 1, "t", "true", "True")
-    )
-    for column in ("name", "guide_name", "guide_abbreviation", "referrer_name"):
-        frame[column] = frame[column].fillna("").astype(str)
+    """Every fan (of `store_ids`) with what apples and remark names need (FAN_COLUMNS)."""
+    frame = frame_from_query(fans_sql(store_ids=store_ids), {}, columns=FAN_SQL_COLUMNS)
+    frame["customer_id"] = frame["customer_id"].astype("int64")
+    frame["is_opinion_leader"] = pd.to_numeric(frame["is_opinion_leader"]).fillna(0).astype(bool)
+    frame["name"] = frame["name"].fillna("").astype(str)
     frame["member_since"] = pd.to_datetime(frame["member_since"])
     frame["remark_key"] = pd.array(frame["remark_key"], dtype="Int64")
-    return frame
+
+    guides = pd.DataFrame.from_records(
+        list(Staff.objects.values_list("pk", "name", "abbreviation")),
+        columns=["guide_id", "guide_name", "guide_abbreviation"],
+    )
+    guide_id = pd.to_numeric(frame["guide_id"])
+    for column in ("guide_name", "guide_abbreviation"):
+        frame[column] = guide_id.map(guides.set_index("guide_id")[column]).fillna("").astype(str)
+
+    names = pd.Series(frame["name"].to_numpy(), index=frame["customer_id"].to_numpy())
+    referrer_id = pd.to_numeric(frame["referrer_id"])
+    missing = set(referrer_id.dropna().astype("int64")) - set(names.index)
+    if missing:  # referrers outside `store_ids`
+        extra = dict(Customer.objects.filter(pk__in=missing).values_list("pk", "name"))
+        names = pd.concat([names, pd.Series(extra, dtype=object)])
+    frame["referrer_name"] = referrer_id.map(names).fillna("").astype(str)
+    return frame[FAN_COLUMNS]
 
 
 def combine(fans: pd.DataFrame, aggregates: pd.DataFrame) -> pd.DataFrame:

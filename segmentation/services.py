@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from customers.models import Customer, Store
@@ -557,7 +558,30 @@ def compute_labels(
     return labels
 
 
-def _refresh_fact_labels(customer_ids: list[int] | None) -> str:
+def fans_needing_fact_labels(*, store_ids: list[int] | None) -> list[int] | None:
+    """Fans whose fact labels may be stale: all of them (None) unless an earlier run refreshed
+    them cleanly; then those saved since that run started, or whose store was.
+
+    Fact labels depend on the fan's birthday and home and the store's place, never on the date,
+    and `update_customer` recomputes them on every save: the nightly pass only catches writes
+    that went around it (at 1M fans a full pass costs ~10 s, this one a scan of `updated_at`).
+    """
+    previous = (
+        RelabelRun.objects.filter(status=RelabelRun.Status.SUCCEEDED, error="")
+        .order_by("-started_at")
+        .values_list("started_at", flat=True)
+        .first()
+    )
+    fans = Customer.objects.all()
+    if store_ids is not None:
+        fans = fans.filter(store_id__in=store_ids)
+    if previous is None:
+        return None if store_ids is None else list(fans.values_list("pk", flat=True))
+    changed = fans.filter(Q(updated_at__gte=previous) | Q(store__updated_at__gte=previous))
+    return list(changed.values_list("pk", flat=True))
+
+
+def _refresh_fact_labels(*, store_ids: list[int] | None) -> str:
     """Refresh zodiac, birthday month and distance (tagging's contract) inside the switch.
 
     In a savepoint: a failure there is logged and reported in the run's `error`, but does not
@@ -565,6 +589,9 @@ def _refresh_fact_labels(customer_ids: list[int] | None) -> str:
     """
     refresh_facts = _optional("tagging.facts", "refresh_fact_labels")
     if refresh_facts is None:
+        return ""
+    customer_ids = fans_needing_fact_labels(store_ids=store_ids)
+    if customer_ids == []:
         return ""
     try:
         with transaction.atomic():
@@ -576,11 +603,16 @@ def _refresh_fact_labels(customer_ids: list[int] | None) -> str:
 
 
 def write_labels(
-    *, run: RelabelRun, as_of: date, labels: pd.DataFrame, timer: _Timer, scoped: bool = False
+    *,
+    run: RelabelRun,
+    as_of: date,
+    labels: pd.DataFrame,
+    timer: _Timer,
+    store_ids: list[int] | None = None,
 ) -> RelabelRun:
     """Stage `labels` and switch them in one transaction, recording the run as succeeded.
 
-    `scoped`: `labels` covers only some fans, so fact labels are refreshed for those only.
+    `store_ids`: `labels` covers only those stores' fans; fact labels are refreshed for them only.
     """
     try:
         with timer.phase("stage"):
@@ -589,8 +621,7 @@ def write_labels(
             with timer.phase("switch"):
                 change_counts = switch_labels(run=run, as_of=as_of)
             with timer.phase("facts"):
-                ids = labels["customer_id"].tolist() if scoped else None
-                run.error = _refresh_fact_labels(ids)
+                run.error = _refresh_fact_labels(store_ids=store_ids)
             run.status = RelabelRun.Status.SUCCEEDED
             run.fans_labelled = len(labels)
             run.change_counts = change_counts
@@ -631,9 +662,7 @@ def _run_pipeline(
             del buyers
         labels = compute_labels(as_of=as_of, inputs=inputs, store_ids=store_ids, timer=timer)
         del inputs
-        return write_labels(
-            run=run, as_of=as_of, labels=labels, timer=timer, scoped=store_ids is not None
-        )
+        return write_labels(run=run, as_of=as_of, labels=labels, timer=timer, store_ids=store_ids)
     except Exception as exc:  # recorded, never half-applied
         return _fail(run, exc, timer)
 

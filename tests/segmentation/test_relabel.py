@@ -317,3 +317,22 @@ def test_unchanged_remark_inputs_keep_the_stored_names(guide):
     relabel(as_of=AS_OF + timedelta(days=1))
     assert labels_of(fan).remark_store_account == "kept"
     assert labels_of(fan).remark_personal_account == "张三-苹果花"
+
+
+def test_the_first_run_refreshes_every_fans_fact_labels(store):
+    fan = make_customer(store=store, birth_calendar="gregorian", birth_month=3, birth_day=21)
+    relabel(as_of=AS_OF)
+    fan.refresh_from_db()
+    assert (fan.zodiac, fan.birthday_month) == ("aries", "m03")
+
+
+def test_later_runs_refresh_fact_labels_of_fans_saved_since_the_last_run(store):
+    fan = make_customer(store=store, birth_calendar="gregorian", birth_month=3, birth_day=21)
+    relabel(as_of=AS_OF)
+    fan.birth_month, fan.birth_day = 12, 25
+    fan.save()  # a write that went around update_customer
+    assert services.fans_needing_fact_labels(store_ids=None) == [fan.pk]
+    relabel(as_of=AS_OF)
+    fan.refresh_from_db()
+    assert (fan.zodiac, fan.birthday_month) == ("capricorn", "m12")
+    assert services.fans_needing_fact_labels(store_ids=None) == []

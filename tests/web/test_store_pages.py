@@ -343,3 +343,30 @@ def test_xlsx_export_has_the_filtered_fans(client, hq, store):
 def test_exports_are_404_for_a_guide(client, guide):
     client.force_login(guide.user)
     assert client.get("/hq/export.csv").status_code == 404
+
+
+def test_manager_sees_pick_boxes_and_a_transfer_bar_on_one_guides_fans(client, manager, guide):
+    fan = make_fan(store=manager.store, guide=guide)
+    make_staff(store=manager.store, name="接手导购")
+    client.force_login(manager.user)
+    body = client.get(f"/fans/?guide={guide.work_number}").content.decode()
+    assert f'name="customers" value="{fan.pk}"' in body
+    assert "接手导购" in body
+
+
+def test_a_guide_gets_no_transfer_bar(client, guide):
+    make_fan(store=guide.store, guide=guide)
+    client.force_login(guide.user)
+    assert 'id="transfer-form"' not in client.get("/fans/").content.decode()
+
+
+def test_manager_moves_the_ticked_fans(client, manager, guide):
+    first, second, kept = (make_fan(store=manager.store, guide=guide) for _ in range(3))
+    target = make_staff(store=manager.store)
+    client.force_login(manager.user)
+    client.post(
+        "/dashboard/",
+        {"from_guide": guide.pk, "to_guide": target.pk, "customers": [first.pk, second.pk]},
+    )
+    moved = set(Customer.objects.filter(guide=target).values_list("pk", flat=True))
+    assert moved == {first.pk, second.pk}
