@@ -20,6 +20,19 @@ playwright_sync = pytest.importorskip("playwright.sync_api")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _restore_migrated_data_afterwards(django_db_blocker):
+    """A transactional test ends with a flush, which also empties the tables that migrations seed
+    (tag taxonomy, playbooks). Reload them afterwards for the tests that follow."""
+    yield
+    from django.db import connection
+
+    contents = getattr(connection, "_test_serialized_contents", None)
+    if contents:
+        with django_db_blocker.unblock():
+            connection.creation.deserialize_db_from_string(contents)
+
+
 @pytest.fixture
 def page(live_server):
     with playwright_sync.sync_playwright() as p:
