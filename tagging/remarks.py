@@ -62,7 +62,7 @@ def guide_abbreviation(name: str, override: str = "") -> str:
     Chinese characters give their pinyin initial (the first one read as a surname); each Latin
     word gives its first letter (`Amy 王` → `AW`); digits, spaces and punctuation are skipped.
     Characters pypinyin cannot read (very rare or private-use) are skipped; a name made only of
-    them keeps its first character so the remark still has an abbreviation.
+    them keeps its first such character so the remark still has an abbreviation.
     """
     if override and override.strip():
         return override.strip()
@@ -91,7 +91,7 @@ def guide_abbreviation(name: str, override: str = "") -> str:
         first_hanzi = False
     if initials:
         return "".join(initials)
-    return name[:1]
+    return next((ch for ch in name if unicodedata.category(ch).startswith("L")), "")
 
 
 def _fit(fan_name: str, make) -> str:

@@ -232,3 +232,10 @@ def test_parse_of_a_personal_remark_gives_back_its_parts(
         first_sale if old else None,
         "" if old else referrer_name,
     )
+
+
+@given(name=st.text(max_size=8))
+def test_abbreviation_is_never_longer_than_the_name_and_never_holds_the_separator(name):
+    abbreviation = guide_abbreviation(name)
+    assert len(abbreviation) <= len(name.strip())
+    assert "-" not in abbreviation
