@@ -49,7 +49,13 @@ FAN_COLUMNS = [
     "guide_name",
     "guide_abbreviation",
     "referrer_name",
-    "remark_key",  # of the fan's current labels row (None without one)
+    # The fan's current labels row: whether there is one, its remark key and the codes the
+    # change records compare with ('' without a row).
+    "has_labels",
+    "remark_key",
+    "old_apple",
+    "old_rfm_segment",
+    "old_r_stage",
 ]
 
 
@@ -121,7 +127,7 @@ def aggregate_sql(*, vendor: str, store_ids: list[int] | None = None) -> str:
 
 FAN_SQL_COLUMNS = [
     "customer_id", "store_id", "is_opinion_leader", "name", "member_since", "guide_id",
-    "referrer_id", "remark_key",
+    "referrer_id", "has_labels", "remark_key", "old_apple", "old_rfm_segment", "old_r_stage",
 ]  # fmt: skip
 
 
@@ -139,7 +145,9 @@ def fans_sql(*, store_ids: list[int] | None = None) -> str:
     return f"""
         SELECT c.id AS customer_id, c.store_id,
                CASE WHEN c.is_opinion_leader THEN 1 ELSE 0 END AS is_opinion_leader,
-               c.name, c.member_since, c.guide_id, c.referrer_id, l.remark_key
+               c.name, c.member_since, c.guide_id, c.referrer_id,
+               CASE WHEN l.customer_id IS NULL THEN 0 ELSE 1 END AS has_labels, l.remark_key,
+               l.apple AS old_apple, l.rfm_segment AS old_rfm_segment, l.r_stage AS old_r_stage
           FROM {customer_table} c
           LEFT JOIN {labels_table} l ON l.customer_id = c.id
           {where}
@@ -195,6 +203,9 @@ def fan_rows(*, store_ids: list[int] | None = None) -> pd.DataFrame:
     frame["name"] = frame["name"].fillna("").astype(str)
     frame["member_since"] = pd.to_datetime(frame["member_since"])
     frame["remark_key"] = pd.array(frame["remark_key"], dtype="Int64")
+    frame["has_labels"] = pd.to_numeric(frame["has_labels"]).fillna(0).astype(bool)
+    for column in ("old_apple", "old_rfm_segment", "old_r_stage"):
+        frame[column] = frame[column].fillna("").astype(str)
 
     guides = pd.DataFrame.from_records(
         list(Staff.objects.values_list("pk", "name", "abbreviation")),

@@ -82,7 +82,9 @@ class RelabelLocked(Exception):
 
 def _lock_file_path() -> str:
     name = str(connection.settings_dict["NAME"])
-    if name and os.sep in name and "mode=memory" not in name:
+    if "mode=memory" in name or ":memory:" in name:
+        name += f"|pid {os.getpid()}"  # an in-memory database lives in this process only
+    elif name and os.sep in name:
         return name + ".relabel.lock"
     digest = hashlib.sha256(name.encode()).hexdigest()[:16]
     return os.path.join(tempfile.gettempdir(), f"fanops-relabel-{digest}.lock")
@@ -389,12 +391,76 @@ def _stage_postgresql(cursor, labels: pd.DataFrame) -> None:
     )
 
 
+NEW_STAGE_TABLE = "segmentation_relabel_stage_new"
+CHANGE_STAGE_TABLE = "segmentation_relabel_stage_changes"
+
+
+def changed_labels(labels: pd.DataFrame) -> pd.DataFrame:
+    """(customer_id, group, from_code, to_code) of fans with a labels row whose apple, segment or
+    stage differs from the one read with the fans (a fan's first row is not a change)."""
+    parts = []
+    has_row = labels["has_labels"].to_numpy(dtype=bool)
+    for group in CHANGE_GROUPS:
+        old = labels[f"old_{group}"].to_numpy(dtype=object)
+        new = labels[str(group)].astype(object).to_numpy()
+        moved = has_row & (old != new)
+        parts.append(
+            pd.DataFrame(
+                {
+                    "customer_id": labels["customer_id"].to_numpy()[moved],
+                    "group": str(group),
+                    "from_code": old[moved],
+                    "to_code": new[moved],
+                }
+            )
+        )
+    return pd.concat(parts, ignore_index=True)
+
+
+def _stage_small(cursor, table: str, columns: list[tuple[str, str]], frame: pd.DataFrame) -> None:
+    """A temp table for a few rows (new fans, changes): COPY on PostgreSQL, else executemany."""
+    cursor.execute(f"DROP TABLE IF EXISTS {table}")
+    cursor.execute(
+        f"CREATE TEMPORARY TABLE {table} (" + ", ".join(f"{n} {t}" for n, t in columns) + ")"
+    )
+    if not len(frame):
+        return
+    names = [n for n, _ in columns]
+    if connection.vendor == "postgresql":
+        buffer = io.StringIO()
+        frame[names].to_csv(buffer, index=False, header=False)
+        buffer.seek(0)
+        cursor.cursor.copy_expert(f"COPY {table} FROM STDIN WITH (FORMAT csv)", buffer)
+        cursor.execute(f"ANALYZE {table}")
+        return
+    rows = [
+        tuple(int(v) if isinstance(v, np.integer) else v for v in row)
+        for row in frame[names].itertuples(index=False, name=None)
+    ]
+    placeholders = ", ".join(["%s"] * len(names))
+    cursor.executemany(f"INSERT INTO {table} VALUES ({placeholders})", rows)
+
+
 def stage_labels(labels: pd.DataFrame) -> None:
-    """Load the classified labels (STAGE_COLUMNS) into the session's staging table.
+    """Load the classified labels (STAGE_COLUMNS) into the session's staging table, with the
+    fans that have no labels row yet and the label changes (both small, computed in pandas).
 
     PostgreSQL: binary COPY (see `_stage_postgresql`); SQLite: executemany (correctness only).
     """
     with connection.cursor() as cursor:
+        new = labels.loc[~labels["has_labels"].to_numpy(dtype=bool), ["customer_id"]]
+        _stage_small(cursor, NEW_STAGE_TABLE, [("customer_id", "bigint PRIMARY KEY")], new)
+        _stage_small(
+            cursor,
+            CHANGE_STAGE_TABLE,
+            [
+                ("customer_id", "bigint"),
+                ("grp", "varchar(12)"),
+                ("from_code", "varchar(24)"),
+                ("to_code", "varchar(24)"),
+            ],
+            changed_labels(labels).rename(columns={"group": "grp"}),
+        )
         if connection.vendor == "postgresql":
             _stage_postgresql(cursor, labels)
             return
@@ -417,6 +483,8 @@ def stage_labels(labels: pd.DataFrame) -> None:
 
 def _drop_stage() -> None:
     with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {NEW_STAGE_TABLE}")
+        cursor.execute(f"DROP TABLE IF EXISTS {CHANGE_STAGE_TABLE}")
         if connection.vendor == "postgresql":
             cursor.execute(f"DROP VIEW IF EXISTS {STAGE_TABLE}")
             cursor.execute(f"DROP TABLE IF EXISTS {RAW_STAGE_TABLE}, {REMARK_STAGE_TABLE}")
@@ -427,9 +495,10 @@ def _drop_stage() -> None:
 def switch_labels(*, run: RelabelRun, as_of: date) -> dict[str, dict[str, int]]:
     """Apply the staging table to CustomerLabels; the caller holds the transaction.
 
-    1. LabelChange rows for fans whose apple, segment or stage differs (INSERT … SELECT);
-    2. one UPDATE … FROM of every existing row; 3. INSERT of fans without a row.
-    Returns the change counts per group, "from→to". Fans deleted meanwhile are skipped.
+    1. LabelChange rows from the staged changes (computed in pandas against the labels read
+    with the fans); 2. one UPDATE … FROM of every existing row; 3. INSERT of the fans that had
+    no row (one created meanwhile by a registration was updated by 2.). Returns the change
+    counts per group, "from→to". Fans deleted meanwhile are skipped.
     """
     labels = CustomerLabels._meta.db_table
     changes = LabelChange._meta.db_table
@@ -440,20 +509,6 @@ def switch_labels(*, run: RelabelRun, as_of: date) -> dict[str, dict[str, int]]:
         else "(s.monetary_cents / 100.0)"
     )
     exists = f"EXISTS (SELECT 1 FROM {customers} c WHERE c.id = s.customer_id)"
-    if connection.vendor == "postgresql":
-        # One join of stage and labels, three (group, from, to) rows per fan from it.
-        triples = ", ".join(f"('{g}', COALESCE(l.{g}, ''), s.{g})" for g in CHANGE_GROUPS)
-        selects = f"""SELECT %(run)s, s.customer_id, v.g, v.f, v.t
-              FROM {STAGE_TABLE} s LEFT JOIN {labels} l ON l.customer_id = s.customer_id
-             CROSS JOIN LATERAL (VALUES {triples}) AS v(g, f, t)
-             WHERE v.f <> v.t AND {exists}"""
-    else:
-        selects = " UNION ALL ".join(
-            f"""SELECT %(run)s, s.customer_id, '{group}', COALESCE(l.{group}, ''), s.{group}
-                  FROM {STAGE_TABLE} s LEFT JOIN {labels} l ON l.customer_id = s.customer_id
-                 WHERE COALESCE(l.{group}, '') <> s.{group} AND {exists}"""
-            for group in CHANGE_GROUPS
-        )
     copied = [c for c in STAGE_COLUMNS if c not in ("customer_id", "monetary_cents")]
     assignments = ", ".join(
         ["as_of = %(as_of)s", f"monetary = {money}"]
@@ -469,7 +524,9 @@ def switch_labels(*, run: RelabelRun, as_of: date) -> dict[str, dict[str, int]]:
     params = {"run": run.pk, "as_of": as_of}
     with connection.cursor() as cursor:
         cursor.execute(
-            f'INSERT INTO {changes} (run_id, customer_id, "group", from_code, to_code) {selects}',
+            f'INSERT INTO {changes} (run_id, customer_id, "group", from_code, to_code) '
+            f"SELECT %(run)s, s.customer_id, s.grp, s.from_code, s.to_code FROM {CHANGE_STAGE_TABLE} s "
+            f"WHERE {exists}",
             params,
         )
         cursor.execute(
@@ -480,8 +537,9 @@ def switch_labels(*, run: RelabelRun, as_of: date) -> dict[str, dict[str, int]]:
         cursor.execute(
             f"""INSERT INTO {labels} ({", ".join(label_columns)})
                 SELECT {", ".join(values)} FROM {STAGE_TABLE} s
-                 WHERE NOT EXISTS (SELECT 1 FROM {labels} l WHERE l.customer_id = s.customer_id)
-                   AND {exists}""",
+                  JOIN {NEW_STAGE_TABLE} n ON n.customer_id = s.customer_id
+                 WHERE {exists}
+                ON CONFLICT (customer_id) DO NOTHING""",
             params,
         )
         cursor.execute(

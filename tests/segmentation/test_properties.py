@@ -154,7 +154,8 @@ def test_sql_and_pandas_agree_with_the_plain_reading_of_spec_3(store, histories)
                     paid_at=aware_dt(day.year, day.month, day.day, hour, 30 if hour == 23 else 5),
                     amount=amount,
                 )
-        relabel(as_of=AS_OF)
+        run = relabel(as_of=AS_OF)
+        assert run.status == "succeeded", run.error
         got = {
             row["customer_id"]: row
             for row in CustomerLabels.objects.filter(customer_id__in=fans).values(

@@ -336,3 +336,15 @@ def test_later_runs_refresh_fact_labels_of_fans_saved_since_the_last_run(store):
     fan.refresh_from_db()
     assert (fan.zodiac, fan.birthday_month) == ("capricorn", "m12")
     assert services.fans_needing_fact_labels(store_ids=None) == []
+
+
+def test_a_fans_first_labels_row_is_not_recorded_as_a_change_but_later_moves_are(store):
+    fan = make_customer(store=store)
+    make_order(customer=fan, paid_at=at(AS_OF - timedelta(days=1)))
+    first = relabel(as_of=AS_OF)
+    assert not LabelChange.objects.filter(run=first).exists()
+    make_order(customer=fan, paid_at=at(AS_OF, 9))
+    second = relabel(as_of=AS_OF)
+    assert list(
+        LabelChange.objects.filter(run=second).values_list("group", "from_code", "to_code")
+    ) == [("apple", "green", "yellow")]
