@@ -1,12 +1,15 @@
 """POS device authentication: `Authorization: Token <key>` where the key is a PosToken's."""
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
 from customers.models import PosToken
+
+LAST_USED_PRECISION = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,10 @@ class PosTokenAuthentication(authentication.TokenAuthentication):
             raise exceptions.AuthenticationFailed("Invalid token.") from None
         if not token.is_active or not token.store.is_active:
             raise exceptions.AuthenticationFailed("Token revoked.")
-        PosToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
+        now = timezone.now()
+        if token.last_used_at is None or now - token.last_used_at > LAST_USED_PRECISION:
+            # At most one write a minute per device: not a committed UPDATE on every request.
+            PosToken.objects.filter(pk=token.pk).update(last_used_at=now)
         return PosDevice(token), token
 
 

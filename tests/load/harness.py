@@ -8,6 +8,7 @@ DATABASE_URL; every client is one POS device with its own token, as in a shop.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import random
 import re
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per request otherwise
 PHONE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
 
 
@@ -70,6 +72,7 @@ class Server:
                 "--timeout=30",
                 "--graceful-timeout=2",
                 "--access-logfile=-",
+                "--preload",  # workers fork with the app loaded: a killed worker is back at once
             ],
             cwd=ROOT,
             env=self.env(),
