@@ -5,14 +5,16 @@ Columns: external_id,store,phone,guide,paid_at,amount,kind,refund_of,payment_met
 Every row goes through `customers.services.parse_order_in`, the rules of `POST /orders/`, and
 the same idempotency: a row whose (store, external_id) is already recorded with the same content
 is "unchanged", with another content it is an error. A new phone registers the fan at the row's
-store. Rows are validated in Python and written in chunks with `bulk_create` (sales, then the
-refunds that point at them), not one INSERT per row, so a million orders take minutes. A chunk
-that meets a concurrent writer (IntegrityError) is redone row by row through `record_order`.
+store. Rows are validated in Python and written in chunks of 5,000 (sales, then the refunds that
+point at them) with COPY on PostgreSQL and `bulk_create` elsewhere, not one INSERT per row, so a
+million orders take minutes. A chunk that meets a concurrent writer (IntegrityError) is redone
+row by row through `record_order`.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import sys
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -42,6 +44,10 @@ COLUMNS = (
 )
 CHUNK = 5000
 ANALYZE_EVERY_CHUNKS = 20  # 100,000 rows
+COPY_ORDERS = (
+    "COPY customers_order (created_at, updated_at, store_id, customer_id, guide_id, external_id, kind,"
+    " refund_of_id, amount, paid_at, payment_method, channel) FROM STDIN WITH (FORMAT csv)"
+)
 _NOT_UTF8 = "not valid UTF-8 (save the spreadsheet as “CSV UTF-8”)"
 _FIELD_TO_COLUMN = {"customer.phone": "phone", "customer": "phone", "customer.name": "phone"}
 
@@ -276,14 +282,32 @@ class OrderImporter:
             paid_at=o.paid_at, payment_method=o.payment_method, channel=Order.Channel.IMPORT,
         )  # fmt: skip
 
+    def insert(self, orders: list[Order]) -> list[Order]:
+        """PostgreSQL: COPY (no ids come back; refunds look their sales up). Else bulk_create."""
+        if connection.vendor != "postgresql":
+            return Order.objects.bulk_create(orders)
+        now = timezone.now().isoformat()
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        for o in orders:
+            writer.writerow([
+                now, now, o.store_id, o.customer_id, o.guide_id or "", o.external_id, o.kind,
+                o.refund_of_id or "", o.amount, o.paid_at.isoformat(), o.payment_method, o.channel,
+            ])  # fmt: skip
+        buffer.seek(0)
+        with connection.cursor() as cursor:
+            cursor.copy_expert(COPY_ORDERS, buffer)
+        return orders
+
     def write(self, pending: list[_Pending]) -> None:
         self.customers_for(pending)
         sales = [p for p in pending if p.order_in.kind == Order.Kind.SALE]
-        created = Order.objects.bulk_create([self.build(p) for p in sales])
-        for item, order in zip(sales, created, strict=True):
-            self.sales[(item.store_id, item.order_in.external_id)] = [
-                order.pk, order.customer_id, order.amount, Decimal(0)
-            ]  # fmt: skip
+        created = self.insert([self.build(p) for p in sales])
+        if connection.vendor != "postgresql":
+            for item, order in zip(sales, created, strict=True):
+                self.sales[(item.store_id, item.order_in.external_id)] = [
+                    order.pk, order.customer_id, order.amount, Decimal(0)
+                ]  # fmt: skip
         self.report.counts[Outcome.CREATED] += len(created)
         refunds = [p for p in pending if p.order_in.kind == Order.Kind.REFUND]
         self.load_sales(refunds)
@@ -308,7 +332,7 @@ class OrderImporter:
                 sale[3] += item.order_in.amount
                 refund_of_id = sale[0]
             rows.append(self.build(item, refund_of_id))
-        Order.objects.bulk_create(rows)
+        self.insert(rows)
         self.report.counts[Outcome.CREATED] += len(rows)
 
     def write_one(self, item: _Pending) -> None:
