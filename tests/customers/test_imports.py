@@ -164,3 +164,14 @@ def test_apply_rows_rolls_back_only_the_failing_row(db):
     report = apply_rows(rows, handler)
     assert sorted(Store.objects.values_list("code", flat=True)) == ["S1", "S3"]
     assert report.errors == [(3, "no")] and report.created == 2
+
+
+def test_a_missing_file_is_a_clear_error(db, tmp_path):
+    with pytest.raises(CommandError, match="cannot read"):
+        call_command("import_stores", str(tmp_path / "nope.csv"), stdout=StringIO())
+
+
+def test_a_dry_run_also_catches_a_work_number_used_twice_in_the_file(db, tmp_path):
+    Store.objects.create(code="S001", name="门店", city="杭州")
+    _, err, _ = run("import_staff", write(tmp_path, "staff.csv", STAFF_CSV), "--dry-run")
+    assert 'line 6: work_number: "G001" already belongs to wxl' in err
