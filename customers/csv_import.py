@@ -30,11 +30,13 @@ The API, smallest first::
 one line each: ``line 7: store: unknown store "S999"``) and exits with status 1 when any row failed
 (after the good rows were committed). Outside a command, use the two building blocks directly::
 
-    rows = read_csv(path_or_binary_file, columns=("phone", "store"))   # -> list[CsvRow]
+    rows = read_csv(path_or_binary_file, columns=("phone", "store"))   # CsvRow | (line, message)
     report = apply_rows(rows, handler, dry_run=False)                   # -> ImportReport
 
 `CsvRow` is ``(line, values)``; ``values`` maps every expected column to its stripped text ('' when
-empty). Helpers `parse_decimal`, `parse_date`, `parse_bool` and `parse_int` raise `RowError` with a
+empty); a ``(line, message)`` pair is a row that could not be read, and `apply_rows` reports it.
+The whole run is one transaction with a savepoint per row (commands run one at a time; a huge file
+is fine on PostgreSQL). `ImportReport.notes` lines are printed before the summary. Helpers `parse_decimal`, `parse_date`, `parse_bool` and `parse_int` raise `RowError` with a
 message naming the column.
 """
 
