@@ -112,6 +112,20 @@ def _labels_of(customer: Customer) -> CustomerLabels | None:
 # --- My fans ----------------------------------------------------------------------------------
 
 
+def _first_page_without_count(queryset, number: str | None):
+    """Page `number` of `queryset` and its rows; a first page that holds every match needs no
+    COUNT(*) (the usual phone-tail or name search), a longer list counts once."""
+    paginator = Paginator(queryset, PAGE_SIZE)
+    first = None
+    if number in (None, "", "1"):
+        first = list(queryset[: PAGE_SIZE + 1])
+        if len(first) <= PAGE_SIZE:
+            paginator.count = len(first)  # cached_property: set it and COUNT(*) never runs
+    page = paginator.get_page(number)
+    rows = first[:PAGE_SIZE] if first is not None else list(page.object_list)
+    return page, rows
+
+
 @login_required
 @require_GET
 def customer_list(request: HttpRequest) -> HttpResponse:
@@ -152,8 +166,7 @@ def customer_list(request: HttpRequest) -> HttpResponse:
         )
         .order_by("-id")
     )
-    page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
-    rows = list(page.object_list)
+    page, rows = _first_page_without_count(queryset, request.GET.get("page"))
     names = tag_names()
     manual_codes = {group.code for group in taxonomy}
     tags = tags_by_customer([c.pk for c in rows])
