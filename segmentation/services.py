@@ -715,7 +715,7 @@ def _run_pipeline(
     try:
         with timer.phase("aggregate"), _job_transaction():
             buyers = aggregates()
-        with timer.phase("fans"):
+        with timer.phase("fans"), _job_transaction():
             inputs = selectors.combine(selectors.fan_rows(), buyers)
             del buyers
         labels = compute_labels(as_of=as_of, inputs=inputs, store_ids=store_ids, timer=timer)

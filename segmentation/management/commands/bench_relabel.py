@@ -2,12 +2,12 @@
 
 Builds a demo brand (`customers.demo.generate_demo_brand`) in a scratch database `fanops_bench`
 on the same server, then in a fresh child process (so peak memory is the relabel's, not the
-generator's) times:
+generator's), one process per step, times:
 - the floor: a bare `GROUP BY customer_id` over the same orders into a temp table;
-- relabel #1 (first run: every labels row is inserted);
+- relabel #1 (on a new database: every labels row is inserted, every remark name computed);
 - relabel #2 for the next day (the nightly case: every row is updated), phase by phase;
-and prints peak memory and the ratio of the relabel to the floor. Drops the database unless
-`--keep`.
+and prints each step's peak memory, client CPU time, the load average and the ratio of the
+relabel to the floor. Drops the database unless `--keep` (or `--reuse`: measure a kept one).
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from datetime import date, timedelta
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg2
-from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, connections
@@ -54,15 +53,16 @@ class Command(BaseCommand):
         parser.add_argument("--today", type=date.fromisoformat, default=date(2026, 6, 30))
         parser.add_argument("--keep", action="store_true", help="keep the fanops_bench database")
         parser.add_argument("--reuse", action="store_true", help="measure on a kept fanops_bench")
-        parser.add_argument(
-            "--measure", action="store_true", help="(internal) measure in this process"
-        )
+        parser.add_argument("--measure", choices=["floor", "first", "second"], help="(internal)")
+        parser.add_argument("--floor", type=float, default=0.0, help="(internal) floor in seconds")
 
     def handle(self, *args, **options) -> None:
         if connection.vendor != "postgresql":
             raise CommandError("bench_relabel needs PostgreSQL: set DATABASE_URL=postgres://…")
         if options["measure"]:
-            self.measure(today=options["today"])
+            self.measure(
+                today=options["today"], step=options["measure"], floor=options["floor"] or 1.0
+            )
             return
         self.build_and_measure(options)
 
@@ -100,11 +100,21 @@ class Command(BaseCommand):
             connections.close_all()
             self.stdout.flush()
             env = {**os.environ, "DATABASE_URL": self._bench_url(), "DEBUG": "1"}
-            command = [sys.executable, sys.argv[0], "bench_relabel", "--measure"]
-            command += ["--today", options["today"].isoformat()]
-            result = subprocess.run(command, env=env, check=False)
-            if result.returncode:
-                raise CommandError(f"measurement failed ({result.returncode})")
+            floor = 0.0
+            for step in ("floor", "first", "second"):
+                command = [sys.executable, sys.argv[0], "bench_relabel", "--measure", step]
+                command += ["--today", options["today"].isoformat(), "--floor", str(floor)]
+                result = subprocess.run(
+                    command, env=env, check=False, capture_output=True, text=True
+                )
+                for line in result.stdout.splitlines():
+                    if line.startswith("FLOOR "):
+                        floor = float(line.split()[1])
+                    else:
+                        self.stdout.write(line)
+                if result.returncode:
+                    self.stderr.write(result.stderr[-3000:])
+                    raise CommandError(f"measurement step {step} failed ({result.returncode})")
         finally:
             connections.close_all()
             connection.settings_dict["NAME"] = main_name
@@ -147,50 +157,52 @@ class Command(BaseCommand):
 
     # --- child: timings ---------------------------------------------------------------------
 
-    def measure(self, *, today: date) -> None:
+    def measure(self, *, today: date, step: str, floor: float) -> None:
+        """One step in this (fresh) process: the floor, or relabel #1 / #2 (labels as_of today /
+        the next day); prints wall time, CPU time of this process, peak RSS and the load."""
         from django.db import transaction
 
-        from segmentation.models import RelabelRun
+        from segmentation.models import CustomerLabels, RelabelRun
         from segmentation.selectors import cutoffs
         from segmentation.services import PG_JOB_SETTINGS, relabel
 
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT COUNT(*) FROM customers_order")
-            n_orders = cursor.fetchone()[0]
-            cursor.execute("SELECT COUNT(*) FROM customers_customer")
-            n_fans = cursor.fetchone()[0]
-        self.stdout.write(
-            f"{n_fans:,} fans, {n_orders:,} orders; PostgreSQL {connection.pg_version}"
-        )
-
-        floors = []
-        for _ in range(2):  # the first pass also warms the cache for everything after it
-            with transaction.atomic(), connection.cursor() as cursor:
-                for statement in PG_JOB_SETTINGS:
-                    cursor.execute(statement)
-                started = time.perf_counter()
-                cursor.execute(FLOOR_SQL, cutoffs(as_of=today))
-                floors.append(time.perf_counter() - started)
-                cursor.execute("DROP TABLE bench_floor")
-        floor = min(floors)
-        self.stdout.write(
-            f"floor: bare GROUP BY into a temp table   {floor:6.2f} s  (runs: {', '.join(f'{f:.2f}' for f in floors)})"
-        )
-
-        for label, as_of in (
-            ("relabel #1 (insert every row)", today),
-            ("relabel #2 (next night, update)", today + timedelta(days=1)),
-        ):
-            started = time.perf_counter()
-            run = relabel(as_of=as_of)
-            total = time.perf_counter() - started
-            if run.status != RelabelRun.Status.SUCCEEDED:
-                raise CommandError(f"{label}: {run.status} {run.error}")
-            phases = "  ".join(f"{k} {v:.2f}" for k, v in run.timings.items() if k != "total")
-            changed = sum(sum(c.values()) for c in run.change_counts.values())
+        load = "load " + " ".join(f"{x:.1f}" for x in os.getloadavg())
+        if step == "floor":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT COUNT(*) FROM customers_order")
+                n_orders = cursor.fetchone()[0]
+                cursor.execute("SELECT COUNT(*) FROM customers_customer")
+                n_fans = cursor.fetchone()[0]
             self.stdout.write(
-                f"{label}: {total:6.2f} s = {total / floor:4.2f} × floor  [{phases}]  "
-                f"{run.fans_labelled:,} fans, {changed:,} changes"
+                f"{n_fans:,} fans, {n_orders:,} orders; PostgreSQL {connection.pg_version}"
             )
-        self.stdout.write(f"peak memory (maxrss of the measuring process): {_peak_mb():,.0f} MB")
-        self.stdout.write(f"settings: TIME_ZONE={settings.TIME_ZONE}")
+            floors = []
+            for _ in range(2):  # the first pass also warms the cache for everything after it
+                with transaction.atomic(), connection.cursor() as cursor:
+                    for statement in PG_JOB_SETTINGS:
+                        cursor.execute(statement)
+                    started = time.perf_counter()
+                    cursor.execute(FLOOR_SQL, cutoffs(as_of=today))
+                    floors.append(time.perf_counter() - started)
+                    cursor.execute("DROP TABLE bench_floor")
+            runs = ", ".join(f"{f:.2f}" for f in floors)
+            self.stdout.write(
+                f"floor: bare GROUP BY into a temp table  {min(floors):6.2f} s  (runs: {runs}; {load})"
+            )
+            self.stdout.write(f"FLOOR {min(floors):.3f}")
+            return
+        as_of = today if step == "first" else today + timedelta(days=1)
+        kind = "update" if CustomerLabels.objects.filter(as_of__isnull=False).exists() else "insert"
+        started = time.perf_counter()
+        run = relabel(as_of=as_of)
+        total = time.perf_counter() - started
+        if run.status != RelabelRun.Status.SUCCEEDED:
+            raise CommandError(f"relabel: {run.status} {run.error}")
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        phases = "  ".join(f"{k} {v:.2f}" for k, v in run.timings.items() if k != "total")
+        changed = sum(sum(c.values()) for c in run.change_counts.values())
+        self.stdout.write(
+            f"relabel as of {as_of} ({kind} every row): {total:6.2f} s = {total / floor:4.2f} × floor"
+            f"  [{phases}]  {run.fans_labelled:,} fans, {changed:,} changes;"
+            f" client CPU {usage.ru_utime + usage.ru_stime:.1f} s, peak RSS {_peak_mb():,.0f} MB; {load}"
+        )
