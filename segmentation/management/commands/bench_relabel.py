@@ -52,11 +52,19 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=7)
         parser.add_argument("--today", type=date.fromisoformat, default=date(2026, 6, 30))
         parser.add_argument("--keep", action="store_true", help="keep the fanops_bench database")
-        parser.add_argument("--reuse", action="store_true", help="measure on a kept fanops_bench")
+        parser.add_argument(
+            "--reuse", action="store_true", help="measure on a kept scratch database"
+        )
+        parser.add_argument(
+            "--database", default=BENCH_DB, help=f"scratch database (default {BENCH_DB})"
+        )
         parser.add_argument("--measure", choices=["floor", "first", "second"], help="(internal)")
         parser.add_argument("--floor", type=float, default=0.0, help="(internal) floor in seconds")
 
     def handle(self, *args, **options) -> None:
+        self.database = options["database"]
+        if not self.database.isidentifier():
+            raise CommandError("--database must be a plain identifier")
         if connection.vendor != "postgresql":
             raise CommandError("bench_relabel needs PostgreSQL: set DATABASE_URL=postgres://…")
         if options["measure"]:
@@ -83,12 +91,12 @@ class Command(BaseCommand):
         admin = self._admin_connection()
         if not options["reuse"]:
             with admin.cursor() as cursor:
-                cursor.execute(f"DROP DATABASE IF EXISTS {BENCH_DB}")
-                cursor.execute(f"CREATE DATABASE {BENCH_DB}")
+                cursor.execute(f"DROP DATABASE IF EXISTS {self.database}")
+                cursor.execute(f"CREATE DATABASE {self.database}")
         main_name = connection.settings_dict["NAME"]
         try:
             connection.close()
-            connection.settings_dict["NAME"] = BENCH_DB
+            connection.settings_dict["NAME"] = self.database
             if not options["reuse"]:
                 self.build(
                     customers=customers,
@@ -120,8 +128,8 @@ class Command(BaseCommand):
             connection.settings_dict["NAME"] = main_name
             if not keep:
                 with admin.cursor() as cursor:
-                    cursor.execute(f"DROP DATABASE IF EXISTS {BENCH_DB}")
-                self.stdout.write(f"dropped {BENCH_DB}")
+                    cursor.execute(f"DROP DATABASE IF EXISTS {self.database}")
+                self.stdout.write(f"dropped {self.database}")
             admin.close()
 
     def build(self, *, customers: int, orders: int, stores: int, seed: int, today: date) -> None:
@@ -151,9 +159,9 @@ class Command(BaseCommand):
         url = os.environ.get("DATABASE_URL", "")
         if url:
             parts = urlsplit(url)
-            return urlunsplit(parts._replace(path="/" + BENCH_DB))
+            return urlunsplit(parts._replace(path="/" + self.database))
         s = connection.settings_dict
-        return f"postgres://{s['USER']}:{s['PASSWORD']}@{s['HOST'] or 'localhost'}:{s['PORT'] or 5432}/{BENCH_DB}"
+        return f"postgres://{s['USER']}:{s['PASSWORD']}@{s['HOST'] or 'localhost'}:{s['PORT'] or 5432}/{self.database}"
 
     # --- child: timings ---------------------------------------------------------------------
 
