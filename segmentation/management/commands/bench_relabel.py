@@ -36,6 +36,15 @@ FLOOR_SQL = """
 
 
 def _peak_mb() -> float:
+    """Peak resident memory of this process in MB (VmHWM: unlike ru_maxrss, not inherited from
+    the parent across exec; falls back to ru_maxrss where /proc is missing)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
