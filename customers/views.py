@@ -68,8 +68,8 @@ def store_choice(
     return chosen, stores
 
 
-def scoped_customers(request: HttpRequest, staff: Staff):
-    store, stores = store_choice(request, staff)
+def scoped_customers(request: HttpRequest, staff: Staff, *, required: bool = False):
+    store, stores = store_choice(request, staff, required=required)
     queryset = customers_visible_to(staff)
     if store is not None and staff.is_hq:
         queryset = queryset.filter(store=store)
@@ -415,7 +415,8 @@ def today(request: HttpRequest) -> HttpResponse:
     from tagging.selectors import remark_mismatches, upcoming_birthdays
 
     staff = current_staff(request)
-    base, store, stores = scoped_customers(request, staff)
+    # HQ works through one store's lists at a time (the brand's would be thousands of rows).
+    base, store, stores = scoped_customers(request, staff, required=True)
     mine = base.filter(guide=staff) if staff.role == Staff.Role.GUIDE else base
     local_today = timezone.localdate()
     run = last_run()

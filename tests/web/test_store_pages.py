@@ -370,3 +370,17 @@ def test_manager_moves_the_ticked_fans(client, manager, guide):
     )
     moved = set(Customer.objects.filter(guide=target).values_list("pk", flat=True))
     assert moved == {first.pk, second.pk}
+
+
+def test_hq_works_through_one_stores_today_lists_at_a_time(client, hq, store, other_store):
+    mine = make_fan(store=store, name="甲店")
+    theirs = make_fan(store=other_store, name="乙店")
+    make_run(
+        changes=[(mine, "r_stage", "active", "sleeping"), (theirs, "r_stage", "active", "sleeping")]
+    )
+    client.force_login(hq.user)
+    names = [
+        i["customer"].name
+        for i in client.get(f"/today/?store={other_store.code}").context["lists"]["sleeping"]
+    ]
+    assert names == ["乙店"]

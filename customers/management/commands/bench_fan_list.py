@@ -19,7 +19,6 @@ from django.test.utils import CaptureQueriesContext
 
 from customers.models import Customer, Staff, Store
 
-
 FAN_COUNT = re.compile(r'data-testid="fan-count">\s*([\d,]+)')
 
 
