@@ -461,3 +461,15 @@ def test_pages_are_in_chinese_by_default(client, guide):
     client.force_login(guide.user)
     body = client.get("/fans/").content.decode()
     assert "我的粉丝" in body
+
+
+def test_profile_form_refuses_a_latitude_outside_the_globe(client, guide):
+    fan = make_fan(store=guide.store, guide=guide)
+    client.force_login(guide.user)
+    response = client.post(
+        f"/fans/{fan.pk}/edit/", _profile(fan, latitude="95", longitude="120", skin_tone="白皙")
+    )
+    assert response.status_code == 400
+    assert response.context["form"].errors["latitude"]
+    fan.refresh_from_db()
+    assert (fan.latitude, fan.skin_tone) == (None, "")
