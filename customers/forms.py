@@ -41,8 +41,9 @@ class FanFilterForm(forms.Form):
     guide = forms.ChoiceField(required=False, label=_("guide"))
     all = forms.BooleanField(required=False, label=_("whole store"))
 
-    def __init__(self, data=None, *, tag_choices=(), guide_choices=(), **kwargs):
+    def __init__(self, data=None, *, tag_choices=(), guide_choices=(), guide_ids=None, **kwargs):
         super().__init__(data, **kwargs)
+        self.guide_ids = guide_ids or {}
         self.fields["tag"].choices = list(tag_choices)
         self.fields["guide"].choices = _blank(guide_choices)
         self.full_clean()
@@ -66,7 +67,9 @@ class FanFilterForm(forms.Form):
             queryset = queryset.filter(labels__r_stage=data["stage"])
         if data.get("segment"):
             queryset = queryset.filter(labels__rfm_segment=data["segment"])
-        if data.get("guide"):
+        if data.get("guide") in self.guide_ids:  # the (store, guide) index, no join
+            queryset = queryset.filter(guide_id=self.guide_ids[data["guide"]])
+        elif data.get("guide"):
             queryset = queryset.filter(guide__work_number=data["guide"])
         elif staff.role == Staff.Role.GUIDE and not data.get("all"):
             queryset = queryset.filter(guide=staff)

@@ -149,7 +149,10 @@ def customer_list(request: HttpRequest) -> HttpResponse:
         (g.work_number, g.name if g.is_active else f"{g.name} ({_('leaving')})") for g in guides
     ]
     form = FanFilterForm(
-        request.GET, tag_choices=filter_tag_choices(taxonomy), guide_choices=guide_choices
+        request.GET,
+        tag_choices=filter_tag_choices(taxonomy),
+        guide_choices=guide_choices,
+        guide_ids={g.work_number: g.pk for g in guides},
     )
     queryset = (
         form.apply(base, staff=staff)

@@ -473,3 +473,12 @@ def test_profile_form_refuses_a_latitude_outside_the_globe(client, guide):
     assert response.context["form"].errors["latitude"]
     fan.refresh_from_db()
     assert (fan.latitude, fan.skin_tone) == (None, "")
+
+
+def test_a_manager_filters_my_fans_by_guide(client, manager, guide):
+    make_fan(store=manager.store, guide=guide, name="小丽的粉丝")
+    make_fan(store=manager.store, name="别人的粉丝")
+    client.force_login(manager.user)
+    body = client.get(f"/fans/?guide={guide.work_number}").content.decode()
+    assert "小丽的粉丝" in body
+    assert "别人的粉丝" not in body
