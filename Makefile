@@ -28,8 +28,10 @@ run: demo
 	@echo "Demo logins, password fanops-demo: s001.g1 (guide), s001.mgr (store manager), hq (headquarters)"
 	$(BIN)/python manage.py runserver 127.0.0.1:8000
 
+# Tests run with DEBUG on unless told otherwise (also with DATABASE_URL set): the HTTPS redirect
+# and hashed static files of production settings are `check --deploy`'s business.
 test: install
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	DEBUG=$${DEBUG:-1} $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .
