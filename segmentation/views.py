@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from customers.forms import FanFilterForm, TransferForm
-from customers.models import Staff, Store
+from customers.models import GuideTransfer, Staff, Store
 from customers.selectors import customers_visible_to, staff_visible_to
 from customers.views import current_staff, filter_tag_choices, manual_taxonomy, store_choice
 from segmentation.models import Apple, Membership, RelabelRun, RfmSegment, RStage
@@ -147,10 +147,17 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "values": [summary["r_stage"].get(v, 0) for v, _l in RStage.choices],
         },
     }
+    # Who moved whom and when (the 90-day rule counts these rows).
+    transfers = list(
+        GuideTransfer.objects.filter(customer__in=fans)
+        .select_related("customer", "from_guide", "to_guide", "moved_by")
+        .order_by("-moved_at", "-id")[:10]
+    )
     context = {
         "staff": staff,
         "store": store,
         "stores": stores,
+        "transfers": transfers,
         "quota": quota,
         "tiers": tiers,
         "summary": summary,

@@ -384,3 +384,22 @@ def test_hq_works_through_one_stores_today_lists_at_a_time(client, hq, store, ot
         for i in client.get(f"/today/?store={other_store.code}").context["lists"]["sleeping"]
     ]
     assert names == ["乙店"]
+
+
+def test_dashboard_lists_recent_transfers_of_its_store_only(client, manager, guide, other_store):
+    fan = make_fan(store=manager.store, guide=guide, name="转走的粉丝")
+    other_manager = make_staff(store=other_store, role=Staff.Role.MANAGER)
+    other_fan = make_fan(store=other_store, guide=make_staff(store=other_store), name="别店转移")
+    transfer_customers(
+        customers=[fan], to_guide=make_staff(store=manager.store), by=manager, now=timezone.now()
+    )
+    transfer_customers(
+        customers=[other_fan],
+        to_guide=make_staff(store=other_store),
+        by=other_manager,
+        now=timezone.now(),
+    )
+    client.force_login(manager.user)
+    body = client.get("/dashboard/").content.decode()
+    assert "转走的粉丝" in body
+    assert "别店转移" not in body
