@@ -44,6 +44,7 @@ class Command(BaseCommand):
                 f"run {run.pk}: {run.fans_labelled} fans labelled in {run.timings.get('total', 0):.2f} s"
             )
         )
+        self.stdout.write("  seconds: " + ", ".join(f"{k} {v:.2f}" for k, v in run.timings.items()))
         for group, counts in run.label_counts.items():
             self.stdout.write(
                 f"  {group}: " + ", ".join(f"{code} {n}" for code, n in counts.items())
