@@ -148,6 +148,7 @@ def test_a_run_records_counts_timings_and_each_fans_changes(store):
     first = relabel(as_of=AS_OF)
     second = relabel(as_of=AS_OF + timedelta(days=20))  # 100 days: active → sleeping
     assert first.status == second.status == RelabelRun.Status.SUCCEEDED
+    assert first.error == second.error == ""  # fact labels refreshed without a warning
     assert second.fans_labelled == 1
     assert second.change_counts["r_stage"] == {"active→sleeping": 1}
     assert second.label_counts["r_stage"] == {"sleeping": 1}
