@@ -113,15 +113,18 @@ def test_guide_finds_a_fan_tags_her_copies_the_remark_and_signs_out(phone, guide
     assert codes == {("style", "business"), ("profession", "bank")}
 
 
-def test_tap_targets_on_my_fans_are_at_least_44px_high(phone, guide):
-    make_fan(store=guide.store, guide=guide, name="王五")
+def test_tap_targets_on_my_fans_and_the_fan_card_are_at_least_44px_high(phone, guide):
+    fan = make_fan(store=guide.store, guide=guide, name="王五", remark_store="WXL-王五")
     sign_in(phone, guide)
-    heights = phone.eval_on_selector_all(
-        ".chip-row .chip, [data-testid=fan-row], .search button, .topbar-tools button",
-        "els => els.map(e => e.getBoundingClientRect().height)",
-    )
-    assert heights
-    assert min(heights) >= 44
+    phone.click(".filters summary")
+    targets = "main a, main button, main summary, .topbar a, .topbar button"
+    script = "els => els.filter(e => e.offsetParent !== null).map(e => [e.textContent.trim(), e.getBoundingClientRect().height])"
+    sizes = phone.eval_on_selector_all(targets, script)
+    assert len(sizes) > 20  # chips, rows, search, navigation
+    assert [t for t in sizes if t[1] < 44] == []
+    phone.goto(f"/fans/{fan.pk}/")
+    small = [t for t in phone.eval_on_selector_all(targets, script) if t[1] < 44]
+    assert small == []
 
 
 def test_manager_sees_the_quota_bars(phone, manager):
