@@ -131,7 +131,12 @@ order = st.tuples(
     st.sampled_from(["sale", "sale", "sale", "refund"]), days, st.sampled_from([0, 12, 23]), amounts
 )
 leader = st.integers(0, 9).map(lambda x: x == 0)  # one fan in ten is an opinion leader
-histories = st.lists(st.tuples(leader, st.lists(order, max_size=5)), min_size=1, max_size=7)
+# Two sales exactly at (or one day past) a rhythm limit: 31, 92 or 183 days apart.
+rhythm_pair = st.tuples(
+    st.integers(0, 150), st.sampled_from([31, 32, 92, 93, 183, 184]), amounts
+).map(lambda t: [("sale", t[0], 12, t[2]), ("sale", t[0] + t[1], 12, t[2])])
+orders = st.one_of(st.lists(order, max_size=5), rhythm_pair)
+histories = st.lists(st.tuples(leader, orders), min_size=1, max_size=7)
 
 
 @hypothesis_settings(
