@@ -62,7 +62,21 @@ class JSONParser(parsers.JSONParser):
         data = stream.read(limit + 1) if limit is not None else stream.read()
         if limit is not None and len(data) > limit:
             raise PayloadTooLarge()
-        return super().parse(io.BytesIO(data), media_type, parser_context)
+        parsed = super().parse(io.BytesIO(data), media_type, parser_context)
+        if _has_nul(parsed):
+            raise exceptions.ParseError(_("Text may not contain NUL (\\u0000) characters."))
+        return parsed
+
+
+def _has_nul(value) -> bool:
+    """PostgreSQL cannot store or compare text with NUL characters: refuse them at the door."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 class Pagination(pagination.PageNumberPagination):
@@ -135,6 +149,10 @@ class ScopedApiMixin:
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
+        if any("\x00" in v for vs in request.query_params.lists() for v in [vs[0], *vs[1]]) or any(
+            isinstance(v, str) and "\x00" in v for v in kwargs.values()
+        ):
+            raise exceptions.ParseError(_("Text may not contain NUL (\\u0000) characters."))
         actor = actor_of_user(request.user)
         if actor is None:
             raise exceptions.NotAuthenticated(_("Sign in as active staff or use a POS token."))

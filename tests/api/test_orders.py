@@ -251,3 +251,13 @@ def test_the_order_list_takes_a_constant_number_of_queries(
     with django_assert_max_num_queries(6):
         response = pos.get(URL, {"page_size": 500})
     assert response.json()["count"] == 30
+
+
+def test_a_nul_character_in_the_body_is_a_400(pos):
+    response = pos.post(URL, body(external_id="A\x00B"), format="json")
+    assert response.status_code == 400
+    assert not Order.objects.exists()
+
+
+def test_a_nul_character_in_a_query_parameter_is_a_400(pos):
+    assert pos.get("/api/v1/customers/", {"q": "a\x00b"}).status_code == 400

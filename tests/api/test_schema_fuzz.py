@@ -6,7 +6,9 @@ with a bounded number of generated requests per operation so it stays within sec
 
 import pytest
 import schemathesis
+from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections, transaction
 from hypothesis import HealthCheck, given, settings
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
@@ -20,6 +22,18 @@ CHECKS = (not_a_server_error, response_schema_conformance)
 # Campaign views (campaigns engineer) are not annotated for drf-spectacular yet: their answers
 # are only checked for server errors until their documented shapes match.
 SHAPE_UNCHECKED = ("/api/v1/campaigns",)
+
+
+@pytest.fixture(autouse=True)
+def _keep_the_test_connection():
+    """Schemathesis calls the WSGI app directly, which fires request_started/finished; Django's
+    handler would then close the test's connection (it is not in autocommit inside the test
+    transaction). Django's own test client disconnects the same receiver."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
 
 
 @pytest.fixture
@@ -38,7 +52,9 @@ def _fuzz_operation(operation, headers: dict, checks: tuple) -> None:
         suppress_health_check=list(HealthCheck),
     )
     def run(case):
-        response = case.call(headers=headers)
+        # A savepoint per request: on PostgreSQL one failed statement would poison the rest.
+        with transaction.atomic():
+            response = case.call(headers=headers)
         case.validate_response(response, checks=checks)
 
     run()
