@@ -80,7 +80,7 @@ class CustomerFilter(django_filters.FilterSet):
             condition |= Q(phone__endswith=value)
         return queryset.filter(condition)
 
-    def filter_tags(self, queryset, name, value):
+    def filter_tags(self, queryset, name, value: list[str]):
         from tagging.selectors import filter_customers_by_tags
 
         if not value:

@@ -19,7 +19,6 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions, pagination, parsers, status, throttling
 from rest_framework.exceptions import ValidationError
-from rest_framework.views import exception_handler as drf_exception_handler
 
 POS = "pos"
 GUIDE = "guide"
@@ -39,6 +38,9 @@ class PayloadTooLarge(exceptions.APIException):
 
 def exception_handler(exc, context):
     """Services raise Django's ValidationError; the API answers it like DRF's own (400)."""
+    # Imported here: rest_framework.views reads DEFAULT_PARSER_CLASSES, which names this module.
+    from rest_framework.views import exception_handler as drf_exception_handler
+
     if isinstance(exc, DjangoValidationError):
         if hasattr(exc, "error_dict"):
             exc = ValidationError(detail=exc.message_dict)

@@ -172,6 +172,12 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "GenderEnum": "customers.models.Customer.Gender",
+        "OrderKindEnum": "customers.models.Order.Kind",
+        "TagGroupKindEnum": "tagging.models.TagGroup.Kind",
+        "CampaignKindEnum": "campaigns.models.Campaign.Kind",
+    },
 }
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024  # 1 MiB: a batch of 500 orders fits comfortably
 API_BATCH_MAX_ORDERS = 500
