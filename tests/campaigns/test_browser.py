@@ -1,6 +1,7 @@
 """A manager builds an audience in the browser, sees the count and the removals, saves the
 event and downloads the contact list as XLSX (Debian's Chromium through Playwright)."""
 
+import importlib
 import io
 import os
 from datetime import timedelta
@@ -20,17 +21,24 @@ playwright_sync = pytest.importorskip("playwright.sync_api")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _restore_migrated_data_afterwards(django_db_blocker):
-    """A transactional test ends with a flush, which also empties the tables that migrations seed
-    (tag taxonomy, playbooks). Reload them afterwards for the tests that follow."""
-    yield
-    from django.db import connection
+def _seed_migrated_rows() -> None:
+    """Rerun the data migrations (idempotent): tag taxonomy and playbooks."""
+    from django.apps import apps
 
-    contents = getattr(connection, "_test_serialized_contents", None)
-    if contents:
-        with django_db_blocker.unblock():
-            connection.creation.deserialize_db_from_string(contents)
+    for module in (
+        "tagging.migrations.0002_seed_taxonomy",
+        "campaigns.migrations.0002_seed_playbooks",
+    ):
+        importlib.import_module(module).seed(apps, None)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _migrated_rows_after_the_flush(django_db_blocker):
+    """A transactional test ends with a flush that also empties the tables the data migrations
+    filled (tag taxonomy, playbooks): put them back for the tests that follow."""
+    yield
+    with django_db_blocker.unblock():
+        _seed_migrated_rows()
 
 
 @pytest.fixture
@@ -59,11 +67,12 @@ def sign_in(context, live_server, user) -> None:
 
 
 @pytest.mark.browser
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_manager_builds_an_audience_saves_it_and_downloads_the_xlsx(
     page, live_server, manager, guide, store, settings
 ):
     context, tab = page
+    _seed_migrated_rows()  # an earlier transactional test may have flushed them
     settings.CAMPAIGN_CONTACT_CAP = 1
     near = {"distance": "within_3km"}
     red = make_fan(store=store, guide=guide, name="红一", apple="red", **near)
