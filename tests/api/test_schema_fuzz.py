@@ -4,6 +4,8 @@ Runs in-process through Django's WSGI app inside the test's transaction (nothing
 with a bounded number of generated requests per operation so it stays within seconds in CI.
 """
 
+from contextlib import contextmanager
+
 import pytest
 import schemathesis
 from django.core.signals import request_finished, request_started
@@ -24,16 +26,18 @@ CHECKS = (not_a_server_error, response_schema_conformance)
 SHAPE_UNCHECKED = ("/api/v1/campaigns",)
 
 
-@pytest.fixture(autouse=True)
-def _keep_the_test_connection():
+@contextmanager
+def _test_connection_kept():
     """Schemathesis calls the WSGI app directly, which fires request_started/finished; Django's
-    handler would then close the test's connection (it is not in autocommit inside the test
-    transaction). Django's own test client disconnects the same receiver."""
+    handler would then close the test's connection (not in autocommit inside the test
+    transaction). Django's test client disconnects the same receiver around each request."""
     request_started.disconnect(close_old_connections)
     request_finished.disconnect(close_old_connections)
-    yield
-    request_started.connect(close_old_connections)
-    request_finished.connect(close_old_connections)
+    try:
+        yield
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
 
 
 @pytest.fixture
@@ -63,13 +67,14 @@ def _fuzz_operation(operation, headers: dict, checks: tuple) -> None:
 def _fuzz(schema, token: str) -> list[str]:
     headers = {"Authorization": f"Token {token}"}
     failures: list[str] = []
-    for result in schema.get_all_operations():
-        operation = result.ok()
-        checks = (not_a_server_error,) if operation.path.startswith(SHAPE_UNCHECKED) else CHECKS
-        try:
-            _fuzz_operation(operation, headers, checks)
-        except Exception as exc:  # collect every operation's failure, not only the first
-            failures.append(f"{operation.verbose_name}: {exc}"[:2000])
+    with _test_connection_kept():
+        for result in schema.get_all_operations():
+            operation = result.ok()
+            checks = (not_a_server_error,) if operation.path.startswith(SHAPE_UNCHECKED) else CHECKS
+            try:
+                _fuzz_operation(operation, headers, checks)
+            except Exception as exc:  # collect every operation's failure, not only the first
+                failures.append(f"{operation.verbose_name}: {exc}"[:2000])
     return failures
 
 
