@@ -261,3 +261,15 @@ def test_a_nul_character_in_the_body_is_a_400(pos):
 
 def test_a_nul_character_in_a_query_parameter_is_a_400(pos):
     assert pos.get("/api/v1/customers/", {"q": "a\x00b"}).status_code == 400
+
+
+def test_logs_of_orders_and_lookups_never_hold_a_raw_phone(pos, caplog):
+    import logging
+    import re
+
+    with caplog.at_level(logging.DEBUG):
+        pos.post(URL, body(), format="json")
+        pos.post("/api/v1/customers/lookup/", {"phone": "13912345678"}, format="json")
+        pos.post(URL, body(customer={"phone": "1391234567"}), format="json")
+    assert caplog.records
+    assert not re.search(r"1[3-9]\d{9}", caplog.text)
