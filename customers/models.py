@@ -204,7 +204,9 @@ class Customer(TimestampedModel):
             ),
         ]
         indexes = [
-            models.Index(fields=["store", "guide"], name="customer_store_guide_idx"),
+            # My fans pages and counts by store (and by guide) read these indexes alone.
+            models.Index(fields=["store", "id"], name="customer_store_id_idx"),
+            models.Index(fields=["store", "guide", "id"], name="customer_store_guide_id_idx"),
             models.Index(
                 fields=["store", "birth_calendar", "birth_month", "birth_day"],
                 name="customer_birthday_idx",
