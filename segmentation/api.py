@@ -3,10 +3,8 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import date
 
-from django.db import transaction
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -22,7 +20,7 @@ from rest_framework.response import Response
 
 from customers.selectors import customers_visible_to, stores_visible_to
 from fanops.api import HQ_ONLY, MANAGERS, STAFF, ScopedApi, ScopedListApi
-from segmentation import selectors
+from segmentation import selectors, services
 from segmentation.models import RelabelRun
 
 ERRORS = {
@@ -140,14 +138,12 @@ class RelabelApi(ScopedApi):
         responses={
             202: inline_serializer(
                 "RelabelQueued",
-                {"run_id": serializers.CharField(), "as_of": serializers.DateField()},
+                {"run_id": serializers.IntegerField(), "as_of": serializers.DateField()},
             ),
             **_errors(400, 401, 403),
         },
     )
     def post(self, request: Request) -> Response:
-        from segmentation.tasks import relabel
-
         data = request.data if isinstance(request.data, dict) else {}
         raw = data.get("as_of")
         if raw in (None, ""):
@@ -159,12 +155,9 @@ class RelabelApi(ScopedApi):
                 raise exceptions.ValidationError(
                     {"as_of": [_("Enter a date as YYYY-MM-DD.")]}
                 ) from None
-        # The worker records the RelabelRun when it starts (a second run while one holds the
-        # lock is recorded as skipped); `run_id` is the queued job's id, known before it runs.
-        run_id = str(uuid.uuid4())
-        transaction.on_commit(lambda: relabel.apply_async(args=[as_of.isoformat()], task_id=run_id))
+        run = services.queue_relabel(as_of=as_of)
         return Response(
-            {"run_id": run_id, "as_of": as_of.isoformat()}, status=status.HTTP_202_ACCEPTED
+            {"run_id": run.pk, "as_of": as_of.isoformat()}, status=status.HTTP_202_ACCEPTED
         )
 
 

@@ -93,6 +93,7 @@ class CustomerLabels(models.Model):
 
 class RelabelRun(models.Model):
     class Status(models.TextChoices):
+        QUEUED = "queued", _("queued")
         RUNNING = "running", _("running")
         SUCCEEDED = "succeeded", _("succeeded")
         FAILED = "failed", _("failed")

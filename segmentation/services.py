@@ -757,17 +757,38 @@ def _run_pipeline(
         return _fail(run, exc, timer)
 
 
-def _skipped(as_of: date) -> RelabelRun:
-    return RelabelRun.objects.create(
-        as_of=as_of,
-        status=RelabelRun.Status.SKIPPED,
-        finished_at=timezone.now(),
-        error="Another relabel run holds the lock.",
-    )
+def _skipped(as_of: date, run: RelabelRun | None) -> RelabelRun:
+    fields = {
+        "status": RelabelRun.Status.SKIPPED,
+        "finished_at": timezone.now(),
+        "error": "Another relabel run holds the lock.",
+    }
+    if run is None:
+        return RelabelRun.objects.create(as_of=as_of, **fields)
+    RelabelRun.objects.filter(pk=run.pk).update(**fields)
+    run.refresh_from_db()
+    return run
+
+
+def queue_relabel(*, as_of: date) -> RelabelRun:
+    """Record a `queued` run and hand it to a worker once the caller's transaction commits.
+
+    The caller (API, HQ page) gets the run's id at once; the worker turns that same row into the
+    running, then finished (or skipped) run.
+    """
+    from segmentation.tasks import relabel as relabel_task
+
+    run = RelabelRun.objects.create(as_of=as_of, status=RelabelRun.Status.QUEUED)
+    transaction.on_commit(lambda: relabel_task.delay(as_of.isoformat(), run_id=run.pk))
+    return run
 
 
 def relabel(
-    *, as_of: date, store_codes: list[str] | None = None, progress: Progress | None = None
+    *,
+    as_of: date,
+    store_codes: list[str] | None = None,
+    progress: Progress | None = None,
+    queued_run: RelabelRun | None = None,
 ) -> RelabelRun:
     """Recompute every computed label for `as_of`. Safe to repeat; refuses to overlap.
 
@@ -777,11 +798,17 @@ def relabel(
     - `store_codes`: only those stores' fans are written (and their changes recorded); the RFM
       means and membership ranks are still over every buyer of the brand (SPEC §3's P).
     - Deterministic: the same orders and `as_of` give the same labels.
+    - `queued_run`: the row `queue_relabel` recorded; this run fills it in instead of a new one.
     """
     with relabel_lock() as acquired:
         if not acquired:
-            return _skipped(as_of)
-        run = RelabelRun.objects.create(as_of=as_of, status=RelabelRun.Status.RUNNING)
+            return _skipped(as_of, queued_run)
+        if queued_run is None:
+            run = RelabelRun.objects.create(as_of=as_of, status=RelabelRun.Status.RUNNING)
+        else:
+            run = queued_run
+            run.status, run.started_at = RelabelRun.Status.RUNNING, timezone.now()
+            run.save(update_fields=["status", "started_at"])
         timer = _Timer(progress)
         try:
             store_ids = _store_ids(store_codes)

@@ -17,15 +17,23 @@ from django.utils import timezone
     retry_backoff=True,
     max_retries=3,
 )
-def relabel(as_of: str | None = None) -> int:
+def relabel(as_of: str | None = None, run_id: int | None = None) -> int:
     """Nightly entry point (beat, 02:00 local): relabel every fan for `as_of` (default today).
 
-    Returns the RelabelRun id. A run while another holds the lock is recorded as skipped.
+    `run_id` names a run queued by `services.queue_relabel` (API, HQ page). Returns the
+    RelabelRun id. A run while another holds the lock is recorded as skipped; a queued run that
+    is delivered again after it started (acks_late) is left alone.
     """
     from segmentation import services  # local import keeps worker start-up light
+    from segmentation.models import RelabelRun
 
     day = date.fromisoformat(as_of) if as_of else timezone.localdate()
-    return services.relabel(as_of=day).pk
+    if run_id is None:
+        return services.relabel(as_of=day).pk
+    queued = RelabelRun.objects.filter(pk=run_id, status=RelabelRun.Status.QUEUED).first()
+    if queued is None:
+        return run_id
+    return services.relabel(as_of=day, queued_run=queued).pk
 
 
 @shared_task(name="segmentation.tasks.aggregate_part", acks_late=True, max_retries=3)

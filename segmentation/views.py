@@ -13,7 +13,6 @@ from datetime import date
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.db.models import Count, Q
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
@@ -25,6 +24,7 @@ from customers.forms import FanFilterForm, TransferForm
 from customers.models import GuideTransfer, Staff, Store
 from customers.selectors import customers_visible_to, staff_visible_to
 from customers.views import current_staff, filter_tag_choices, manual_taxonomy, store_choice
+from segmentation import services
 from segmentation.models import Apple, Membership, RelabelRun, RfmSegment, RStage
 from segmentation.selectors import (
     apple_quota_for_store,
@@ -245,17 +245,15 @@ def hq(request: HttpRequest) -> HttpResponse:
 @require_POST
 def relabel_start(request: HttpRequest) -> HttpResponse:
     """Queue a relabel (after commit, so the worker never races this request)."""
-    from segmentation.tasks import relabel as relabel_task
-
     _hq(request)
-    as_of = request.POST.get("as_of") or None
-    if as_of:
+    as_of = timezone.localdate()
+    if request.POST.get("as_of"):
         try:
-            date.fromisoformat(as_of)
+            as_of = date.fromisoformat(request.POST["as_of"])
         except ValueError:
             messages.error(request, _("Enter the date as YYYY-MM-DD."))
             return redirect("segmentation:hq")
-    transaction.on_commit(lambda: relabel_task.delay(as_of))
+    services.queue_relabel(as_of=as_of)
     messages.success(request, _("Relabel queued. Refresh in a minute to see the run."))
     return redirect("segmentation:hq")
 

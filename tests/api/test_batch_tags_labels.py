@@ -1,5 +1,6 @@
 """Order batches, tagging endpoints, quotas, summaries and relabel runs."""
 
+from datetime import date
 from unittest import mock
 
 from customers.models import Customer, Order
@@ -169,13 +170,15 @@ def test_the_segment_summary_counts_the_callers_fans_only(guide_api, store, othe
 
 def test_relabel_is_queued_after_commit_and_answers_202(hq_api, django_capture_on_commit_callbacks):
     with (
-        mock.patch("segmentation.tasks.relabel.apply_async") as apply_async,
+        mock.patch("segmentation.tasks.relabel.delay") as delay,
         django_capture_on_commit_callbacks(execute=True) as callbacks,
     ):
         response = hq_api.post("/api/v1/relabel/", {"as_of": "2026-01-31"}, format="json")
     assert response.status_code == 202
     assert len(callbacks) == 1
-    apply_async.assert_called_once_with(args=["2026-01-31"], task_id=response.json()["run_id"])
+    run = RelabelRun.objects.get(pk=response.json()["run_id"])
+    assert (run.status, run.as_of) == (RelabelRun.Status.QUEUED, date(2026, 1, 31))
+    delay.assert_called_once_with("2026-01-31", run_id=run.pk)
 
 
 def test_relabel_with_a_bad_date_is_a_400(hq_api):

@@ -42,3 +42,31 @@ def test_the_task_defaults_to_the_local_today():
 def test_the_task_really_relabels_when_called_as_a_function(store):
     run_id = tasks.relabel("2026-03-01")
     assert RelabelRun.objects.get(pk=run_id).status == RelabelRun.Status.SUCCEEDED
+
+
+def test_a_queued_run_is_the_row_the_worker_fills_in(store):
+    from segmentation.services import queue_relabel
+
+    with mock.patch("segmentation.tasks.relabel.delay"):
+        queued = queue_relabel(as_of=date(2026, 3, 1))
+    assert tasks.relabel("2026-03-01", run_id=queued.pk) == queued.pk
+    queued.refresh_from_db()
+    assert queued.status == RelabelRun.Status.SUCCEEDED
+    assert RelabelRun.objects.count() == 1
+
+
+def test_a_queued_run_delivered_again_after_it_ran_is_left_alone(store):
+    done = RelabelRun.objects.create(as_of=date(2026, 3, 1), status=RelabelRun.Status.SUCCEEDED)
+    with mock.patch("segmentation.services.relabel") as service:
+        assert tasks.relabel("2026-03-01", run_id=done.pk) == done.pk
+    service.assert_not_called()
+
+
+def test_a_queued_run_that_meets_the_lock_is_recorded_skipped(store):
+    queued = RelabelRun.objects.create(as_of=date(2026, 3, 1), status=RelabelRun.Status.QUEUED)
+    with mock.patch("segmentation.services.relabel_lock") as lock:
+        lock.return_value.__enter__.return_value = False  # another run holds it
+        tasks.relabel("2026-03-01", run_id=queued.pk)
+    queued.refresh_from_db()
+    assert queued.status == RelabelRun.Status.SKIPPED
+    assert RelabelRun.objects.count() == 1

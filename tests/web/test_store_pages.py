@@ -14,6 +14,7 @@ from openpyxl import load_workbook
 
 from customers.models import Customer, GuideTransfer, Staff
 from customers.transfers import transfer_customers
+from segmentation.models import RelabelRun
 from tagging.services import change_tags
 from tests.factories import make_staff
 from tests.web.helpers import make_fan, make_run
@@ -307,7 +308,9 @@ def test_starting_a_relabel_queues_the_task_after_commit(
     ):
         response = client.post("/hq/relabel/", {"as_of": "2026-01-31"})
     assert response.status_code == 302
-    delay.assert_called_once_with("2026-01-31")
+    run = RelabelRun.objects.get()
+    assert run.status == RelabelRun.Status.QUEUED
+    delay.assert_called_once_with("2026-01-31", run_id=run.pk)
 
 
 def test_a_manager_cannot_start_a_relabel(client, manager):
