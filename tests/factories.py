@@ -30,9 +30,17 @@ def make_store(**overrides) -> Store:
     return Store.objects.create(**{**fields, **overrides})
 
 
-def make_staff(*, store: Store | None = None, role: str = Staff.Role.GUIDE, password: str = "pass-1234-word", **overrides) -> Staff:
+def make_staff(
+    *,
+    store: Store | None = None,
+    role: str = Staff.Role.GUIDE,
+    password: str = "pass-1234-word",
+    **overrides,
+) -> Staff:
     n = next(_seq)
-    user = get_user_model().objects.create_user(username=overrides.pop("username", f"user{n}"), password=password)
+    user = get_user_model().objects.create_user(
+        username=overrides.pop("username", f"user{n}"), password=password
+    )
     if role != Staff.Role.HQ and store is None:
         store = make_store()
     fields = {"work_number": f"W{n:05d}", "name": overrides.pop("name", f"导购{n}")}
@@ -58,3 +66,20 @@ def make_order(*, customer: Customer, **overrides) -> Order:
     if isinstance(fields["amount"], str | int):
         fields["amount"] = Decimal(fields["amount"])
     return Order.objects.create(customer=customer, **fields)
+
+
+def seed_migrated_rows() -> None:
+    """Put back what the data migrations seeded (tag taxonomy, playbooks); idempotent.
+
+    A transactional test ends with a flush that empties those tables too, so transactional tests
+    that need them (browser tests) call this first.
+    """
+    import importlib
+
+    from django.apps import apps
+
+    for module in (
+        "tagging.migrations.0002_seed_taxonomy",
+        "campaigns.migrations.0002_seed_playbooks",
+    ):
+        importlib.import_module(module).seed(apps, None)

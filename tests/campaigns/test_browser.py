@@ -1,7 +1,6 @@
 """A manager builds an audience in the browser, sees the count and the removals, saves the
 event and downloads the contact list as XLSX (Debian's Chromium through Playwright)."""
 
-import importlib
 import io
 import os
 from datetime import timedelta
@@ -14,22 +13,12 @@ from openpyxl import load_workbook
 
 from campaigns.models import AudienceMember, Campaign
 from tests.campaigns.helpers import contacted_before, make_fan
+from tests.factories import seed_migrated_rows
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 playwright_sync = pytest.importorskip("playwright.sync_api")
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-
-
-def _seed_migrated_rows() -> None:
-    """Rerun the data migrations (idempotent): tag taxonomy and playbooks."""
-    from django.apps import apps
-
-    for module in (
-        "tagging.migrations.0002_seed_taxonomy",
-        "campaigns.migrations.0002_seed_playbooks",
-    ):
-        importlib.import_module(module).seed(apps, None)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -38,7 +27,7 @@ def _migrated_rows_after_the_flush(django_db_blocker):
     filled (tag taxonomy, playbooks): put them back for the tests that follow."""
     yield
     with django_db_blocker.unblock():
-        _seed_migrated_rows()
+        seed_migrated_rows()
 
 
 @pytest.fixture
@@ -72,7 +61,7 @@ def test_manager_builds_an_audience_saves_it_and_downloads_the_xlsx(
     page, live_server, manager, guide, store, settings
 ):
     context, tab = page
-    _seed_migrated_rows()  # an earlier transactional test may have flushed them
+    seed_migrated_rows()  # an earlier transactional test may have flushed them
     settings.CAMPAIGN_CONTACT_CAP = 1
     near = {"distance": "within_3km"}
     red = make_fan(store=store, guide=guide, name="红一", apple="red", **near)

@@ -9,7 +9,7 @@ import pytest
 
 from customers.models import Staff
 from tagging.models import CustomerTag
-from tests.factories import make_staff
+from tests.factories import make_staff, seed_migrated_rows
 from tests.web.helpers import make_fan
 
 # Playwright's sync API runs an event loop in this thread; the ORM calls here are plain test code.
@@ -20,9 +20,14 @@ PASSWORD = "pass-1234-word"
 
 pytestmark = [
     pytest.mark.browser,
-    # The taxonomy is seeded by a data migration: serialized_rollback keeps it for each test.
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.django_db(transaction=True),
 ]
+
+
+@pytest.fixture(autouse=True)
+def _vocabulary(transactional_db):
+    # The taxonomy comes from a data migration; an earlier transactional test's flush empties it.
+    seed_migrated_rows()
 
 
 @pytest.fixture(scope="module")
