@@ -52,18 +52,7 @@ PG_JOB_SETTINGS = ("SET LOCAL jit = off", "SET LOCAL work_mem = '256MB'")
 PAUSE_ENV = "FANOPS_RELABEL_PAUSE"
 
 STAGE_COLUMNS = [
-    "customer_id",
-    "recency_days",
-    "frequency",
-    "monetary_cents",
-    "lifetime_sales",
-    "first_sale",
-    "last_sale",
-    "apple",
-    "rfm_segment",
-    "r_stage",
-    "membership",
-    "rhythm",
+    *rules.OUTPUT_COLUMNS,
     "remark_store_account",
     "remark_personal_account",
     "remark_key",
