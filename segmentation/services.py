@@ -37,6 +37,8 @@ from django.utils import timezone
 from customers.models import Customer, Store
 from segmentation import rules, selectors
 from segmentation.models import CustomerLabels, LabelChange, RelabelRun
+from tagging import facts as tagging_facts
+from tagging import remarks as tagging_remarks
 
 logger = logging.getLogger(__name__)
 
@@ -136,15 +138,6 @@ def _job_transaction() -> Iterator[None]:
         yield
 
 
-def _optional(module: str, name: str):
-    """A contract function of another app, or None when that app does not provide it (yet)."""
-    try:
-        imported = __import__(module, fromlist=[name])
-    except ImportError:
-        return None
-    return getattr(imported, name, None)
-
-
 def _as_date(value) -> date | None:
     """A date from a pandas/numpy value (None when missing)."""
     if value is None or pd.isna(value):
@@ -160,9 +153,7 @@ def _remark_salt() -> str:
     """16 characters that change whenever the remark rules or their settings change."""
     import inspect
 
-    import tagging.remarks
-
-    source = inspect.getsource(tagging.remarks)
+    source = inspect.getsource(tagging_remarks)
     text = f"{settings.REMARK_SEPARATOR}|{settings.REMARK_MAX_LENGTH}|{source}"
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -186,16 +177,10 @@ def remark_names(frame: pd.DataFrame) -> pd.DataFrame:
     their inputs (guide abbreviation, name, dates, apple, old/new fan, referrer, the remark
     settings and rules) differs from the stored `remark_key`: nightly, that is a few fans.
     """
-    store_remark = _optional("tagging.remarks", "store_account_remark")
-    personal_remark = _optional("tagging.remarks", "personal_account_remark")
-    abbreviation_of = _optional("tagging.remarks", "guide_abbreviation")
+    store_remark = tagging_remarks.store_account_remark
+    personal_remark = tagging_remarks.personal_account_remark
     out = pd.DataFrame(index=frame.index)
-    if store_remark is None or personal_remark is None or abbreviation_of is None:
-        out["remark_store_account"] = ""
-        out["remark_personal_account"] = ""
-        out["remark_key"] = pd.array([None] * len(frame), dtype="Int64")
-        return out
-    abbreviation = _abbreviations(frame, abbreviation_of)
+    abbreviation = _abbreviations(frame, tagging_remarks.guide_abbreviation)
     first_date = frame["member_since"].fillna(frame["first_sale"])
     inputs = pd.DataFrame(
         {
@@ -635,15 +620,12 @@ def _refresh_fact_labels(*, store_ids: list[int] | None) -> str:
     In a savepoint: a failure there is logged and reported in the run's `error`, but does not
     cost the night's apple/RFM labels. Returns the warning text ('' when fine).
     """
-    refresh_facts = _optional("tagging.facts", "refresh_fact_labels")
-    if refresh_facts is None:
-        return ""
     customer_ids = fans_needing_fact_labels(store_ids=store_ids)
     if customer_ids == []:
         return ""
     try:
         with transaction.atomic():
-            refresh_facts(customer_ids=customer_ids)
+            tagging_facts.refresh_fact_labels(customer_ids=customer_ids)
     except Exception as exc:
         logger.exception("fact labels were not refreshed")
         return f"fact labels not refreshed: {type(exc).__name__}: {exc}"[:5000]
