@@ -45,6 +45,7 @@ from __future__ import annotations
 import csv
 import enum
 import io
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -270,7 +271,7 @@ def parse_bool(value: str, *, column: str) -> bool:
     raise RowError(f'{column}: "{value}" must be 1 or 0')
 
 
-class CsvImportCommand(BaseCommand):
+class CsvImportCommand(ABC, BaseCommand):
     """Base for `import_*` commands: FILE, --dry-run, a report, exit status 1 on row errors."""
 
     columns: tuple[str, ...] = ()
@@ -280,8 +281,9 @@ class CsvImportCommand(BaseCommand):
         parser.add_argument("file", help="UTF-8 CSV file with a header row")
         parser.add_argument("--dry-run", action="store_true", help="check every row, write nothing")
 
-    def import_row(self, row: CsvRow, options: dict) -> Outcome:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def import_row(self, row: CsvRow, options: dict) -> Outcome:
+        """Import one row (or, in a dry run, check it); raise RowError for a bad one."""
 
     def check_required(self, row: CsvRow) -> None:
         empty = [c for c in self.required if not row[c]]
