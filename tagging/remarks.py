@@ -110,12 +110,14 @@ def _date_part(value: date | datetime | None) -> str:
 
 
 def store_account_remark(*, abbreviation: str, fan_name: str, first_date: date | None) -> str:
-    """`WXL-张三-VIP-20240315`; the date part is left out when unknown."""
+    """`WXL-张三-VIP-20240315`; the date part is left out when unknown, and the abbreviation
+    when the fan has no guide (`张三-VIP-20240315`)."""
     sep = _separator()
+    head = [abbreviation] if abbreviation else []
     tail = [VIP] + ([_date_part(first_date)] if first_date else [])
 
     def make(name: str) -> str:
-        return sep.join([abbreviation, name, *tail])
+        return sep.join([*head, name, *tail])
 
     return _fit(fan_name, make)
 
@@ -192,15 +194,18 @@ def parse_remark(text: str) -> ParsedRemark:
     parts = tuple(text.split(sep))
     n = len(parts)
 
-    # Store account: ABBR-name…-VIP[-YYYYMMDD]
+    # Store account: [ABBR-]name…-VIP[-YYYYMMDD] (no ABBR for a fan without a guide)
     vip_at = None
-    if n >= 3 and parts[-1] == VIP:
+    if n >= 2 and parts[-1] == VIP:
         vip_at = n - 1
-    elif n >= 4 and parts[-2] == VIP:
+    elif n >= 3 and parts[-2] == VIP:
         vip_at = n - 2
     if vip_at is not None:
-        abbreviation, fan_name = parts[0], sep.join(parts[1:vip_at])
-        if not abbreviation:
+        if vip_at == 1:
+            abbreviation, fan_name = "", parts[0]
+        else:
+            abbreviation, fan_name = parts[0], sep.join(parts[1:vip_at])
+        if vip_at > 1 and not abbreviation:
             return ParsedRemark(
                 parts=parts, error=f"The guide abbreviation before “{fan_name}” is missing."
             )

@@ -54,6 +54,18 @@ def test_store_account_remark_has_abbreviation_name_vip_and_first_date():
     )
 
 
+def test_store_account_remark_of_a_fan_without_a_guide_has_no_abbreviation_part():
+    remark = store_account_remark(abbreviation="", fan_name="张三", first_date=date(2024, 3, 15))
+    assert remark == "张三-VIP-20240315"
+    parsed = parse_remark(remark)
+    assert (parsed.kind, parsed.abbreviation, parsed.fan_name, parsed.error) == (
+        "store",
+        "",
+        "张三",
+        "",
+    )
+
+
 def test_store_account_remark_leaves_out_an_unknown_date():
     assert (
         store_account_remark(abbreviation="WXL", fan_name="张三", first_date=None) == "WXL-张三-VIP"
@@ -183,7 +195,8 @@ names = st.text(
 ).filter(lambda s: s == s.strip() and s != "VIP" and s not in APPLE_ZH.values())
 # Short enough that nothing is cut (20 characters); shortening is tested above.
 fan_names = names.filter(lambda s: len(s) <= 3)
-abbreviations = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ", min_size=1, max_size=3)
+# Empty: a fan without a guide has no abbreviation part.
+abbreviations = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ", min_size=0, max_size=3)
 dates = st.one_of(st.none(), st.dates(min_value=date(1950, 1, 1), max_value=date(2099, 12, 31)))
 
 
