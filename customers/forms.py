@@ -15,6 +15,7 @@ from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from customers.models import Customer, Staff
+from customers.services import BIRTHDAY_FIELDS
 from segmentation.models import Apple, RfmSegment, RStage
 
 PAGE_SIZE = 25
@@ -147,13 +148,7 @@ class ProfileForm(forms.Form):
     do_not_contact = forms.BooleanField(required=False, label=_("do not contact"))
     is_opinion_leader = forms.BooleanField(required=False, label=_("opinion leader"))
 
-    BIRTHDAY_FIELDS = (
-        "birth_calendar",
-        "birth_year",
-        "birth_month",
-        "birth_day",
-        "birth_is_leap_month",
-    )
+    BIRTHDAY_FIELDS = BIRTHDAY_FIELDS
 
     def __init__(self, *args, can_mark_leader: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
