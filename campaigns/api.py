@@ -6,7 +6,13 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    inline_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
@@ -34,44 +40,38 @@ def _errors(*codes: int) -> dict:
     return {code: ERRORS[code] for code in codes}
 
 
-FreezeReportSerializer = inline_serializer(
-    "AudienceFreezeReport",
-    {
-        "matched": serializers.IntegerField(),
-        "removed": inline_serializer(
-            "AudienceRemovals",
-            {
-                "out_of_town": serializers.IntegerField(),
-                "contact_cap": serializers.IntegerField(),
-                "opted_out": serializers.IntegerField(),
-            },
-        ),
-        "holdout": serializers.IntegerField(),
-        "contacts": serializers.IntegerField(),
-    },
-)
-CheckInOutSerializer = inline_serializer(
-    "CheckInOut",
-    {
-        "campaign": serializers.CharField(),
-        "customer": serializers.IntegerField(),
-        "name": serializers.CharField(),
-        "checked_in_at": serializers.DateTimeField(),
-        "created": serializers.BooleanField(),
-    },
-)
-NotAFanSerializer = inline_serializer(
-    "CheckInNotAFan",
-    {
-        "detail": serializers.CharField(),
-        "code": serializers.CharField(),
-        "register": serializers.CharField(),
-    },
-)
+CODE = OpenApiParameter("code", str, OpenApiParameter.PATH, description="The event's code.")
+
+
+class AudienceFilterSerializer(serializers.Serializer):
+    all = serializers.ListField(
+        child=serializers.CharField(max_length=120), required=False, default=list
+    )
+    any = serializers.ListField(
+        child=serializers.CharField(max_length=120), required=False, default=list
+    )
+    none = serializers.ListField(
+        child=serializers.CharField(max_length=120), required=False, default=list
+    )
+
+
+class AudienceRemovalsSerializer(serializers.Serializer):
+    out_of_town = serializers.IntegerField()
+    contact_cap = serializers.IntegerField()
+    opted_out = serializers.IntegerField()
+
+
+class AudienceFreezeReportSerializer(serializers.Serializer):
+    matched = serializers.IntegerField()
+    removed = AudienceRemovalsSerializer()
+    holdout = serializers.IntegerField()
+    contacts = serializers.IntegerField()
 
 
 class CampaignOutputSerializer(serializers.ModelSerializer):
     stores = serializers.SlugRelatedField(many=True, read_only=True, slug_field="code")
+    audience_filter = serializers.SerializerMethodField()
+    freeze_report = serializers.SerializerMethodField()
 
     class Meta:
         model = Campaign
@@ -91,21 +91,74 @@ class CampaignOutputSerializer(serializers.ModelSerializer):
             "freeze_report",
         ]
 
+    @extend_schema_field(AudienceFilterSerializer)
+    def get_audience_filter(self, campaign: Campaign) -> dict:
+        return campaign.audience_filter
 
-class AudienceFilterSerializer(serializers.Serializer):
-    all = serializers.ListField(
-        child=serializers.CharField(max_length=120), required=False, default=list
+    @extend_schema_field(AudienceFreezeReportSerializer(allow_null=True))
+    def get_freeze_report(self, campaign: Campaign) -> dict | None:
+        """None until the audience is frozen (the model keeps `{}`)."""
+        return campaign.freeze_report or None
+
+
+CheckInOutSerializer = inline_serializer(
+    "CheckInOut",
+    {
+        "campaign": serializers.CharField(),
+        "customer": serializers.IntegerField(),
+        "name": serializers.CharField(),
+        "checked_in_at": serializers.DateTimeField(),
+        "created": serializers.BooleanField(),
+    },
+)
+NotFoundSerializer = inline_serializer(
+    "CheckInNotFound",
+    {
+        "detail": serializers.CharField(),
+        "code": serializers.CharField(
+            required=False, help_text="`not_a_fan` for an unknown phone."
+        ),
+        "register": serializers.CharField(required=False, help_text="Where to register the fan."),
+    },
+)
+
+
+class GroupResultSerializer(serializers.Serializer):
+    size = serializers.IntegerField()
+    participated = serializers.IntegerField()
+    buyers = serializers.IntegerField()
+    orders = serializers.IntegerField()
+    sales = serializers.DecimalField(max_digits=14, decimal_places=2)
+    conversion = serializers.FloatField(allow_null=True, help_text="buyers / size; null if empty.")
+
+
+class ConversionDifferenceSerializer(serializers.Serializer):
+    rate_contact = serializers.FloatField(allow_null=True)
+    rate_holdout = serializers.FloatField(allow_null=True)
+    difference = serializers.FloatField(allow_null=True)
+    ci_low = serializers.FloatField(
+        allow_null=True, help_text="95 % interval; null if a group is empty."
     )
-    any = serializers.ListField(
-        child=serializers.CharField(max_length=120), required=False, default=list
+    ci_high = serializers.FloatField(allow_null=True)
+
+
+class CampaignResultsSerializer(serializers.Serializer):
+    campaign = serializers.CharField()
+    frozen_at = serializers.DateTimeField(allow_null=True)
+    audience = serializers.IntegerField()
+    contacted = serializers.IntegerField()
+    holdout = serializers.IntegerField()
+    participated = serializers.IntegerField()
+    participated_outside_audience = serializers.IntegerField()
+    groups = inline_serializer(
+        "CampaignResultGroups",
+        {"contact": GroupResultSerializer(), "holdout": GroupResultSerializer()},
     )
-    none = serializers.ListField(
-        child=serializers.CharField(max_length=120), required=False, default=list
-    )
+    conversion_difference = ConversionDifferenceSerializer()
 
 
 class CampaignListCreateApi(ScopedApi):
-    """GET: the events of the caller's store(s); POST: plan one (managers and HQ)."""
+    """`GET /campaigns/`: the events of the caller's store(s); `POST`: plan one."""
 
     roles = MANAGERS
 
@@ -134,7 +187,14 @@ class CampaignListCreateApi(ScopedApi):
     InputSerializer = CampaignInSerializer
 
     @extend_schema(
-        tags=TAGS, responses={200: CampaignOutputSerializer(many=True), **_errors(401, 403)}
+        tags=TAGS,
+        operation_id="campaigns_list",
+        responses={
+            200: inline_serializer(
+                "CampaignList", {"results": CampaignOutputSerializer(many=True)}
+            ),
+            **_errors(401, 403),
+        },
     )
     def get(self, request: Request) -> Response:
         actor = self.actor
@@ -173,23 +233,30 @@ def _campaign_for(actor: Actor, code: str) -> Campaign:
 
 
 class CampaignDetailApi(ScopedApi):
+    """`GET /campaigns/{code}/`: one event."""
+
     roles = MANAGERS
 
-    @extend_schema(tags=TAGS, responses={200: CampaignOutputSerializer, **_errors(401, 403, 404)})
+    @extend_schema(
+        tags=TAGS,
+        parameters=[CODE],
+        responses={200: CampaignOutputSerializer, **_errors(401, 403, 404)},
+    )
     def get(self, request: Request, code: str) -> Response:
         actor = self.actor
         return Response(CampaignOutputSerializer(_campaign_for(actor, code)).data)
 
 
 class CampaignAudienceApi(ScopedApi):
-    """POST {"all", "any", "none"}: freeze the audience; answers the counts per rule (SPEC §5)."""
+    """`POST /campaigns/{code}/audience/`: freeze the audience; answers the counts per rule."""
 
     roles = MANAGERS
 
     @extend_schema(
         tags=TAGS,
+        parameters=[CODE],
         request=AudienceFilterSerializer,
-        responses={200: FreezeReportSerializer, **_errors(400, 401, 403, 404, 409)},
+        responses={200: AudienceFreezeReportSerializer, **_errors(400, 401, 403, 404, 409)},
     )
     def post(self, request: Request, code: str) -> Response:
         actor = self.actor
@@ -208,7 +275,7 @@ class CampaignAudienceApi(ScopedApi):
 
 
 class CampaignCheckInApi(ScopedApi):
-    """POST {"phone"}: 201 for the first check-in, 200 after; 404 when the phone is not a fan."""
+    """`POST /campaigns/{code}/check-ins/`: 201 for the first check-in, 200 after."""
 
     roles = EVERYONE
 
@@ -219,13 +286,14 @@ class CampaignCheckInApi(ScopedApi):
 
     @extend_schema(
         tags=TAGS,
+        parameters=[CODE],
         request=InputSerializer,
         responses={
             200: CheckInOutSerializer,
             201: CheckInOutSerializer,
             404: OpenApiResponse(
-                NotAFanSerializer,
-                description="Not a fan (register via POST /customers/), or another store's event.",
+                NotFoundSerializer,
+                description="Not a fan (`code: not_a_fan`), or an unknown or another store's event.",
             ),
             **_errors(400, 401),
         },
@@ -271,16 +339,14 @@ class CampaignCheckInApi(ScopedApi):
 
 
 class CampaignResultsApi(ScopedApi):
+    """`GET /campaigns/{code}/results/`: contacted vs hold-out, with the conversion difference."""
+
     roles = MANAGERS
 
     @extend_schema(
         tags=TAGS,
-        responses={
-            200: OpenApiResponse(
-                description="audience, contacted, holdout, participated, groups (size, participated, buyers, orders, sales, conversion), conversion_difference (difference, ci_low, ci_high)"
-            ),
-            **_errors(401, 403, 404),
-        },
+        parameters=[CODE],
+        responses={200: CampaignResultsSerializer, **_errors(401, 403, 404)},
     )
     def get(self, request: Request, code: str) -> Response:
         actor = self.actor
