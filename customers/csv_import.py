@@ -21,6 +21,10 @@ The API, smallest first::
         help = "Import stores: code,name,city,address,latitude,longitude"
         columns = ("code", "name", "city", "address", "latitude", "longitude")
         required = ("code", "name", "city")          # columns whose value may not be empty
+        optional_columns = ()                         # columns the file may leave out ('' then)
+
+        def prepare(self, options: dict) -> None:
+            ...                                       # optional: check options, load lookups
 
         def import_row(self, row: CsvRow, options: dict) -> Outcome:
             ...                                       # raise ValidationError / RowError on a bad row
@@ -28,7 +32,10 @@ The API, smallest first::
 
 `CsvImportCommand` adds the `FILE` and `--dry-run` arguments, prints the report (errors to stderr,
 one line each: ``line 7: store: unknown store "S999"``) and exits with status 1 when any row failed
-(after the good rows were committed). Outside a command, use the two building blocks directly::
+(after the good rows were committed). Every message goes through gettext, so the report comes out
+in the active language (settings.LANGUAGE_CODE, Chinese, for a command run from the shell);
+column names stay as they are written in the file. Outside a command, use the two building
+blocks directly::
 
     rows = read_csv(path_or_binary_file, columns=("phone", "store"))   # CsvRow | (line, message)
     report = apply_rows(rows, handler, dry_run=False)                   # -> ImportReport
@@ -36,8 +43,9 @@ one line each: ``line 7: store: unknown store "S999"``) and exits with status 1 
 `CsvRow` is ``(line, values)``; ``values`` maps every expected column to its stripped text ('' when
 empty); a ``(line, message)`` pair is a row that could not be read, and `apply_rows` reports it.
 The whole run is one transaction with a savepoint per row (commands run one at a time; a huge file
-is fine on PostgreSQL). `ImportReport.notes` lines are printed before the summary. Helpers `parse_decimal`, `parse_date`, `parse_bool` and `parse_int` raise `RowError` with a
-message naming the column.
+is fine on PostgreSQL). `ImportReport.notes` lines are printed before the summary. Helpers
+`parse_decimal`, `parse_date`, `parse_bool` and `parse_int` raise `RowError` with a message naming
+the column; `column_message` and `line_message` put a column name or line number before a message.
 """
 
 from __future__ import annotations
@@ -56,6 +64,8 @@ from typing import Any, BinaryIO
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 
 class CsvFileError(Exception):
@@ -105,17 +115,71 @@ class ImportReport:
         return not self.errors
 
     def summary(self) -> str:
-        prefix = "Dry run (nothing written): " if self.dry_run else ""
-        return (
-            f"{prefix}{self.created} created, {self.updated} updated, {self.unchanged} unchanged, "
-            f"{len(self.errors)} rows with errors."
-        )
+        counts = _(
+            "%(created)s created, %(updated)s updated, %(unchanged)s unchanged, "
+            "%(errors)s rows with errors."
+        ) % {
+            "created": self.created,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "errors": len(self.errors),
+        }
+        if self.dry_run:
+            return _("Dry run (nothing written): %(summary)s") % {"summary": counts}
+        return counts
 
     def error_lines(self) -> list[str]:
-        return [f"line {line}: {message}" for line, message in self.errors]
+        return [line_message(line, message) for line, message in self.errors]
+
+    def failure(self) -> str:
+        """The CommandError message of a run with row errors."""
+        return _("%(count)s row(s) not imported; see the lines above.") % {
+            "count": len(self.errors)
+        }
 
 
-_NOT_UTF8 = "not valid UTF-8 (save the spreadsheet as “CSV UTF-8”)"
+def line_message(line: int, message: str) -> str:
+    """`line 7: store: unknown store "S999"`, in the active language."""
+    # Translators: a row error of a CSV import; line is the line number in the file.
+    return _("line %(line)s: %(message)s") % {"line": line, "message": message}
+
+
+def column_message(column: str, message: str) -> str:
+    """`store: unknown store "S999"`; the column keeps the name it has in the file."""
+    # Translators: column is a CSV column name as written in the file (not translated).
+    return _("%(column)s: %(message)s") % {"column": column, "message": message}
+
+
+NOT_UTF8 = gettext_lazy("not valid UTF-8 (save the spreadsheet as “CSV UTF-8”)")
+
+
+def cannot_read(source: str | Path, exc: OSError) -> CsvFileError:
+    return CsvFileError(
+        _("cannot read %(file)s: %(reason)s") % {"file": source, "reason": exc.strerror or exc}
+    )
+
+
+def empty_file() -> CsvFileError:
+    return CsvFileError(_("the file is empty (expected a header row)"))
+
+
+def column_positions(
+    header: Sequence[str], columns: Sequence[str], *, optional: Sequence[str] = ()
+) -> dict[str, int]:
+    """Index in `header` of each of `columns` the header has (names compared stripped and
+    case-insensitively). A missing column that is not `optional` raises `CsvFileError`."""
+    header = [h.strip().lower() for h in header]
+    missing = [c for c in columns if c not in header and c not in optional]
+    if missing:
+        expected = [c for c in columns if c not in optional]
+        raise CsvFileError(
+            line_message(
+                1,
+                _("missing column(s) %(missing)s; expected %(expected)s")
+                % {"missing": ", ".join(missing), "expected": ",".join(expected)},
+            )
+        )
+    return {c: header.index(c) for c in columns if c in header}
 
 
 def _has_undecodable(text: str) -> bool:
@@ -124,13 +188,17 @@ def _has_undecodable(text: str) -> bool:
 
 
 def read_csv(
-    source: str | Path | BinaryIO | bytes, *, columns: Sequence[str]
+    source: str | Path | BinaryIO | bytes,
+    *,
+    columns: Sequence[str],
+    optional: Sequence[str] = (),
 ) -> list[CsvRow | tuple[int, str]]:
     """Rows of a UTF-8 CSV file with a header row, each with its line number.
 
     Returns `CsvRow`s, and `(line, message)` pairs for rows that cannot be read at all (not
     UTF-8, wrong number of fields); `apply_rows` reports those as row errors. Extra columns are
-    ignored; a missing column raises `CsvFileError`. Blank lines are skipped.
+    ignored; a missing column raises `CsvFileError`, unless it is one of `optional` (its value
+    is then '' in every row). Blank lines are skipped.
     """
     if isinstance(source, bytes):
         data = source
@@ -138,7 +206,7 @@ def read_csv(
         try:
             data = Path(source).read_bytes()
         except OSError as exc:
-            raise CsvFileError(f"cannot read {source}: {exc.strerror or exc}") from exc
+            raise cannot_read(source, exc) from exc
     else:
         data = source.read()
     text = data.decode("utf-8", errors="surrogateescape")
@@ -148,16 +216,15 @@ def read_csv(
     try:
         header = next(reader)
     except StopIteration:
-        raise CsvFileError("the file is empty (expected a header row)") from None
+        raise empty_file() from None
     if _has_undecodable(",".join(header)):
-        raise CsvFileError(f"line 1: the header is {_NOT_UTF8}")
-    header = [h.strip().lower() for h in header]
-    missing = [c for c in columns if c not in header]
-    if missing:
         raise CsvFileError(
-            f"line 1: missing column(s) {', '.join(missing)}; expected {','.join(columns)}"
+            line_message(
+                1, _("the header is not valid UTF-8 (save the spreadsheet as “CSV UTF-8”)")
+            )
         )
-    positions = {c: header.index(c) for c in columns}
+    positions = column_positions(header, columns, optional=optional)
+    absent = {c: "" for c in columns if c not in positions}
     rows: list[CsvRow | tuple[int, str]] = []
     line = reader.line_num
     for fields in reader:
@@ -165,14 +232,19 @@ def read_csv(
         if not fields or all(not f.strip() for f in fields):
             continue
         if any(_has_undecodable(f) for f in fields):
-            rows.append((start, _NOT_UTF8))
+            rows.append((start, str(NOT_UTF8)))
             continue
         if len(fields) < len(header):
             fields = fields + [""] * (len(header) - len(fields))
         elif len(fields) > len(header) and any(f.strip() for f in fields[len(header) :]):
-            rows.append((start, f"{len(fields)} fields, the header has {len(header)}"))
+            message = _("%(fields)s fields, the header has %(columns)s") % {
+                "fields": len(fields),
+                "columns": len(header),
+            }
+            rows.append((start, message))
             continue
-        rows.append(CsvRow(start, {c: fields[i].strip() for c, i in positions.items()}))
+        values = {c: fields[i].strip() for c, i in positions.items()}
+        rows.append(CsvRow(start, {**values, **absent} if absent else values))
     return rows
 
 
@@ -181,7 +253,7 @@ def _message(exc: ValidationError | RowError) -> str:
         return str(exc)
     if hasattr(exc, "error_dict"):
         return "; ".join(
-            f"{name}: {' '.join(str(m) for m in ValidationError(errors).messages)}"
+            column_message(name, " ".join(str(m) for m in ValidationError(errors).messages))
             if name != "__all__"
             else " ".join(str(m) for m in ValidationError(errors).messages)
             for name, errors in exc.error_dict.items()
@@ -230,13 +302,21 @@ def parse_decimal(
     try:
         number = Decimal(value)
     except InvalidOperation:
-        raise RowError(f'{column}: "{value}" is not a number') from None
-    if not number.is_finite():
-        raise RowError(f'{column}: "{value}" is not a number')
+        number = None
+    if number is None or not number.is_finite():
+        raise RowError(column_message(column, _('"%(value)s" is not a number') % {"value": value}))
     if minimum is not None and number < Decimal(str(minimum)):
-        raise RowError(f"{column}: {value} is below {minimum}")
+        raise RowError(
+            column_message(
+                column, _("%(value)s is below %(minimum)s") % {"value": value, "minimum": minimum}
+            )
+        )
     if maximum is not None and number > Decimal(str(maximum)):
-        raise RowError(f"{column}: {value} is above {maximum}")
+        raise RowError(
+            column_message(
+                column, _("%(value)s is above %(maximum)s") % {"value": value, "maximum": maximum}
+            )
+        )
     return number.quantize(Decimal(1).scaleb(-places))
 
 
@@ -248,9 +328,16 @@ def parse_int(
     try:
         number = int(value)
     except ValueError:
-        raise RowError(f'{column}: "{value}" is not a whole number') from None
+        raise RowError(
+            column_message(column, _('"%(value)s" is not a whole number') % {"value": value})
+        ) from None
     if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
-        raise RowError(f"{column}: {value} is not between {minimum} and {maximum}")
+        message = _("%(value)s is not between %(minimum)s and %(maximum)s") % {
+            "value": value,
+            "minimum": minimum,
+            "maximum": maximum,
+        }
+        raise RowError(column_message(column, message))
     return number
 
 
@@ -260,7 +347,17 @@ def parse_date(value: str, *, column: str) -> date | None:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise RowError(f'{column}: "{value}" is not a date (YYYY-MM-DD)') from None
+        raise RowError(
+            column_message(column, _('"%(value)s" is not a date (YYYY-MM-DD)') % {"value": value})
+        ) from None
+
+
+def must_be_1_or_0(value: str) -> str:
+    return _('"%(value)s" must be 1 or 0') % {"value": value}
+
+
+def unknown_store(code: str) -> str:
+    return _('unknown store "%(code)s"') % {"code": code}
 
 
 def parse_bool(value: str, *, column: str) -> bool:
@@ -268,14 +365,15 @@ def parse_bool(value: str, *, column: str) -> bool:
         return False
     if value == "1":
         return True
-    raise RowError(f'{column}: "{value}" must be 1 or 0')
+    raise RowError(column_message(column, must_be_1_or_0(value)))
 
 
 class CsvImportCommand(ABC, BaseCommand):
     """Base for `import_*` commands: FILE, --dry-run, a report, exit status 1 on row errors."""
 
     columns: tuple[str, ...] = ()
-    required: tuple[str, ...] = ()
+    optional_columns: tuple[str, ...] = ()  # of `columns`: the file may leave these out
+    required: tuple[str, ...] = ()  # columns whose value may not be empty
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("file", help="UTF-8 CSV file with a header row")
@@ -285,14 +383,20 @@ class CsvImportCommand(ABC, BaseCommand):
     def import_row(self, row: CsvRow, options: dict) -> Outcome:
         """Import one row (or, in a dry run, check it); raise RowError for a bad one."""
 
+    def prepare(self, options: dict) -> None:
+        """Called once before the file is read: check options, load lookups (CommandError)."""
+
     def check_required(self, row: CsvRow) -> None:
         empty = [c for c in self.required if not row[c]]
         if empty:
-            raise RowError("; ".join(f"{c}: this column may not be empty" for c in empty))
+            raise RowError(
+                "; ".join(column_message(c, _("this column may not be empty")) for c in empty)
+            )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        self.prepare(options)
         try:
-            rows = read_csv(options["file"], columns=self.columns)
+            rows = read_csv(options["file"], columns=self.columns, optional=self.optional_columns)
         except CsvFileError as exc:
             raise CommandError(str(exc)) from exc
 
@@ -307,4 +411,4 @@ class CsvImportCommand(ABC, BaseCommand):
             self.stderr.write(line)
         self.stdout.write(report.summary())
         if report.errors:
-            raise CommandError(f"{len(report.errors)} row(s) not imported; see the lines above.")
+            raise CommandError(report.failure())

@@ -4,7 +4,7 @@ Store account (门店号):  `WXL-张三-VIP-20240315`  (guide abbreviation, fan,
 Personal account (个人号): `张三-红苹果-20230105` (old fan: first sale) or `李四-青苹果-张三` (new
 fan: referrer). Parts are joined by settings.REMARK_SEPARATOR; WeChat keeps at most
 settings.REMARK_MAX_LENGTH characters, so only the fan's name is shortened to fit.
-Pure functions: no database, no clock.
+Pure functions: no database, no clock; parse errors are in the active language.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from django.conf import settings
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 from pypinyin import Style, lazy_pinyin
 
 VIP = "VIP"
@@ -190,7 +192,7 @@ def parse_remark(text: str) -> ParsedRemark:
     sep = _separator()
     text = (text or "").strip()
     if not text:
-        return ParsedRemark(error="The remark is empty.")
+        return ParsedRemark(error=_("The remark is empty."))
     parts = tuple(text.split(sep))
     n = len(parts)
 
@@ -206,18 +208,18 @@ def parse_remark(text: str) -> ParsedRemark:
         else:
             abbreviation, fan_name = parts[0], sep.join(parts[1:vip_at])
         if vip_at > 1 and not abbreviation:
-            return ParsedRemark(
-                parts=parts, error=f"The guide abbreviation before “{fan_name}” is missing."
-            )
+            error = _("The guide abbreviation before “%(name)s” is missing.") % {"name": fan_name}
+            return ParsedRemark(parts=parts, error=error)
         if not fan_name:
-            return ParsedRemark(parts=parts, error="The fan's name is missing.")
+            return ParsedRemark(parts=parts, error=_("The fan's name is missing."))
         first_date = None
         if vip_at == n - 2:
             first_date = _parse_date(parts[-1])
             if first_date is None:
-                return ParsedRemark(
-                    parts=parts, error=f"“{parts[-1]}” after VIP is not a date written YYYYMMDD."
-                )
+                error = _("“%(part)s” after VIP is not a date written YYYYMMDD.") % {
+                    "part": parts[-1]
+                }
+                return ParsedRemark(parts=parts, error=error)
         return ParsedRemark(
             kind="store",
             parts=parts,
@@ -235,21 +237,19 @@ def parse_remark(text: str) -> ParsedRemark:
     if apple_at is not None:
         fan_name = sep.join(parts[:apple_at])
         if not fan_name:
-            return ParsedRemark(parts=parts, error="The fan's name is missing.")
+            return ParsedRemark(parts=parts, error=_("The fan's name is missing."))
         apple = APPLE_BY_ZH[parts[apple_at]]
         first_date, referrer = None, ""
         if apple_at == n - 2:
             last = parts[-1]
             if not last:
-                return ParsedRemark(
-                    parts=parts, error=f"The part after “{parts[apple_at]}” is empty."
-                )
+                error = _("The part after “%(apple)s” is empty.") % {"apple": parts[apple_at]}
+                return ParsedRemark(parts=parts, error=error)
             if _DATE_RE.match(last):
                 first_date = _parse_date(last)
                 if first_date is None:
-                    return ParsedRemark(
-                        parts=parts, error=f"“{last}” is not a valid date (YYYYMMDD)."
-                    )
+                    error = _("“%(part)s” is not a valid date (YYYYMMDD).") % {"part": last}
+                    return ParsedRemark(parts=parts, error=error)
             else:
                 referrer = last
         return ParsedRemark(
@@ -257,11 +257,16 @@ def parse_remark(text: str) -> ParsedRemark:
             referrer_name=referrer,
         )  # fmt: skip
 
-    return ParsedRemark(
-        parts=parts,
-        error=(
-            f"“{text}” is neither a store-account remark (ABBR{sep}name{sep}VIP{sep}YYYYMMDD) nor a "
-            f"personal-account remark (name{sep}apple{sep}…): no “VIP” or apple part "
-            f"({', '.join(APPLE_ZH.values())}) where expected."
-        ),
-    )
+    name = pgettext("remark part", "name")
+    store_form = sep.join([pgettext("remark part", "ABBR"), name, VIP, "YYYYMMDD"])
+    personal_form = sep.join([name, pgettext("remark part", "apple"), "…"])
+    error = _(
+        "“%(text)s” is neither a store-account remark (%(store_form)s) nor a personal-account "
+        "remark (%(personal_form)s): no “VIP” or apple part (%(apples)s) where expected."
+    ) % {
+        "text": text,
+        "store_form": store_form,
+        "personal_form": personal_form,
+        "apples": ", ".join(APPLE_ZH.values()),
+    }
+    return ParsedRemark(parts=parts, error=error)

@@ -4,8 +4,9 @@ from io import StringIO
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
+from django.utils import translation
 
-from customers.csv_import import CsvRow, Outcome, RowError, apply_rows, read_csv
+from customers.csv_import import CsvFileError, CsvRow, Outcome, RowError, apply_rows, read_csv
 from customers.models import Staff, Store
 from tests.factories import make_staff
 
@@ -29,6 +30,13 @@ STAFF_CSV = (
     "dup,重复工号,S001,guide,G001,\n"
     "boss,老板,S001,owner,O001,\n"
 ).encode() + b"bad,\xd5\xc5\xc8\xfd,S001,guide,G009,\n"
+
+
+@pytest.fixture(autouse=True)
+def english():
+    # Tests run in settings.LANGUAGE_CODE (zh-hans); these read the English messages.
+    with translation.override("en"):
+        yield
 
 
 def write(tmp_path, name: str, data: bytes) -> str:
@@ -175,3 +183,22 @@ def test_a_dry_run_also_catches_a_work_number_used_twice_in_the_file(db, tmp_pat
     Store.objects.create(code="S001", name="门店", city="杭州")
     _, err, _ = run("import_staff", write(tmp_path, "staff.csv", STAFF_CSV), "--dry-run")
     assert 'line 6: work_number: "G001" already belongs to wxl' in err
+
+
+def test_row_errors_and_the_summary_come_out_in_chinese(db, tmp_path):
+    with translation.override("zh-hans"):
+        out, err, ok = run("import_stores", write(tmp_path, "stores.csv", STORES_CSV))
+    assert not ok
+    assert "第 4 行：latitude：120.100000 超出中国范围" in err
+    assert "第 5 行：不是有效的 UTF-8 编码" in err
+    assert "新建 3 条，更新 0 条，未变 0 条，出错 2 行。" in out
+
+
+def test_an_optional_column_may_be_left_out_and_reads_as_empty(db):
+    rows = read_csv(b"code\nS1\n", columns=("code", "name"), optional=("name",))
+    assert rows == [CsvRow(2, {"code": "S1", "name": ""})]
+
+
+def test_a_missing_column_that_is_not_optional_still_stops_the_file(db):
+    with pytest.raises(CsvFileError, match="missing column.s. code; expected code$"):
+        read_csv(b"name\nx\n", columns=("code", "name"), optional=("name",))

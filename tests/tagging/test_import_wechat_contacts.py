@@ -4,10 +4,18 @@ from datetime import date
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import translation
 
 from customers.models import Customer
 from segmentation.models import CustomerLabels
 from tests.factories import make_customer
+
+
+@pytest.fixture(autouse=True)
+def english():
+    # Tests run in settings.LANGUAGE_CODE (zh-hans); these read the English messages.
+    with translation.override("en"):
+        yield
 
 
 def _run(tmp_path, text, *args):
@@ -95,3 +103,16 @@ def test_store_option_matches_only_that_stores_fans(tmp_path, fans, other_store,
     with pytest.raises(CommandError):
         _run(tmp_path, "remark,wechat_id,phone\nx,wx,13900000001\n", "--store", other_store.code)
     assert "line 2:" in capsys.readouterr().err
+
+
+def test_the_phone_column_may_be_left_out(tmp_path, fans, capsys):
+    _run(tmp_path, "remark,wechat_id\nWXL-张三-VIP-20240315,wx_zhang\n")
+    assert Customer.objects.get(name="张三").wechat_id == "wx_zhang"
+    assert "0 created, 1 updated, 0 unchanged, 0 rows with errors." in capsys.readouterr().out
+
+
+def test_a_file_without_the_wechat_id_column_is_refused(tmp_path, fans):
+    with pytest.raises(
+        CommandError, match="missing column.s. wechat_id; expected remark,wechat_id$"
+    ):
+        _run(tmp_path, "remark,phone\nWXL-张三-VIP-20240315,13900000001\n")

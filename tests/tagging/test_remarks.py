@@ -3,6 +3,7 @@
 from datetime import date
 
 from django.test import override_settings
+from django.utils import translation
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -180,8 +181,11 @@ def test_parse_refuses_an_impossible_date():
     assert "20241345" in parsed.error
 
 
-def test_parse_refuses_an_empty_remark():
-    assert parse_remark("  ").error == "The remark is empty."
+def test_parse_refuses_an_empty_remark_in_the_active_language():
+    with translation.override("en"):
+        assert parse_remark("  ").error == "The remark is empty."
+    with translation.override("zh-hans"):
+        assert parse_remark("  ").error == "备注为空。"
 
 
 # -- parse(format(x)) == x --------------------------------------------------------------------

@@ -20,9 +20,17 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
+from django.utils.translation import gettext as _
 
-from customers.csv_import import CsvFileError, ImportReport, Outcome
-from customers.management.commands.import_orders import iter_csv, row_message
+from customers.csv_import import (
+    CsvFileError,
+    ImportReport,
+    Outcome,
+    column_message,
+    line_message,
+    must_be_1_or_0,
+)
+from customers.management.commands.import_orders import iter_csv, row_message, store_message
 from customers.models import Customer, Staff, Store
 from customers.phones import normalize_phone
 from customers.services import _check_coordinates_pair, _validate_birthday, clean_customer_fields
@@ -79,30 +87,27 @@ class Command(BaseCommand):
             if options["dry_run"]:
                 transaction.set_rollback(True)
         for line, message in sorted(self.report.errors):
-            self.stderr.write(f"line {line}: {message}")
+            self.stderr.write(line_message(line, message))
         self.stdout.write(self.report.summary())
         if self.report.errors:
-            raise CommandError(
-                f"{len(self.report.errors)} row(s) not imported; see the lines above."
-            )
+            raise CommandError(self.report.failure())
 
     def check_row(self, line: int, row: dict[str, str], wanted: dict) -> None:
         errors: list[str] = []
         try:
             phone = normalize_phone(row["phone"])
         except ValidationError as exc:
-            self.report.errors.append((line, f"phone: {' '.join(exc.messages)}"))
+            self.report.errors.append((line, column_message("phone", " ".join(exc.messages))))
             return
         store = self.stores.get(row["store"])
         if store is None:
-            errors.append(
-                f'store: unknown store "{row["store"]}"' if row["store"] else "store: required"
-            )
+            errors.append(store_message(row["store"]))
         guide_id = None
         if row["guide"]:
             guide = self.guides.get(row["guide"])
             if guide is None or store is None or guide[1] != store.pk:
-                errors.append(f'guide: no active guide "{row["guide"]}" at this store')
+                message = _('no active guide "%(guide)s" at this store') % {"guide": row["guide"]}
+                errors.append(column_message("guide", message))
             else:
                 guide_id = guide[0]
         raw = {
@@ -116,7 +121,7 @@ class Command(BaseCommand):
             raw["name"] = row["name"]
         for key in ("birthday_is_leap_month", "is_opinion_leader"):
             if row[key] not in ("", "0", "1"):
-                errors.append(f'{key}: "{row[key]}" must be 1 or 0')
+                errors.append(column_message(key, must_be_1_or_0(row[key])))
         values: dict = {}
         try:
             values = clean_customer_fields(raw)
@@ -133,9 +138,9 @@ class Command(BaseCommand):
             try:
                 referrer = normalize_phone(row["referrer_phone"])
             except ValidationError as exc:
-                errors.append(f"referrer_phone: {' '.join(exc.messages)}")
+                errors.append(column_message("referrer_phone", " ".join(exc.messages)))
             if referrer == phone:
-                errors.append("referrer_phone: a fan cannot refer herself")
+                errors.append(column_message("referrer_phone", _("a fan cannot refer herself")))
         if errors:
             self.report.errors.append((line, "; ".join(errors)))
             return
@@ -144,12 +149,10 @@ class Command(BaseCommand):
             if wanted[phone][1:] == (values, referrer):
                 self.report.counts[Outcome.UNCHANGED] += 1
             else:
-                self.report.errors.append(
-                    (
-                        line,
-                        f"phone: repeated in this file (line {wanted[phone][0]}) with other content",
-                    )
-                )
+                message = _("repeated in this file (line %(line)s) with other content") % {
+                    "line": wanted[phone][0]
+                }
+                self.report.errors.append((line, column_message("phone", message)))
             return
         wanted[phone] = (line, values, referrer)
 
@@ -177,7 +180,8 @@ class Command(BaseCommand):
                 and referrer not in existing
                 and referrer not in registered
             ):
-                self.report.errors.append((line, "referrer_phone: no fan with this phone"))
+                message = column_message("referrer_phone", _("no fan with this phone"))
+                self.report.errors.append((line, message))
                 del wanted[phone]
                 continue
             fan = existing.get(phone)

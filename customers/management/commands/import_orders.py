@@ -26,8 +26,20 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from customers.csv_import import CsvFileError, ImportReport, Outcome
+from customers.csv_import import (
+    NOT_UTF8,
+    CsvFileError,
+    ImportReport,
+    Outcome,
+    cannot_read,
+    column_message,
+    column_positions,
+    empty_file,
+    line_message,
+    unknown_store,
+)
 from customers.models import Customer, Order, Staff, Store
 from customers.services import OrderConflict, OrderIn, parse_order_in, record_order
 
@@ -48,7 +60,6 @@ COPY_ORDERS = (
     "COPY customers_order (created_at, updated_at, store_id, customer_id, guide_id, external_id, kind,"
     " refund_of_id, amount, paid_at, payment_method, channel) FROM STDIN WITH (FORMAT csv)"
 )
-_NOT_UTF8 = "not valid UTF-8 (save the spreadsheet as “CSV UTF-8”)"
 _FIELD_TO_COLUMN = {"customer.phone": "phone", "customer": "phone", "customer.name": "phone"}
 
 
@@ -57,9 +68,14 @@ def row_message(exc: ValidationError) -> str:
     if not hasattr(exc, "error_dict"):
         return " ".join(exc.messages)
     return "; ".join(
-        f"{_FIELD_TO_COLUMN.get(key, key)}: {' '.join(messages)}"
+        column_message(_FIELD_TO_COLUMN.get(key, key), " ".join(messages))
         for key, messages in exc.message_dict.items()
     )
+
+
+def store_message(code: str) -> str:
+    """`store: unknown store "S999"`, or `store: required` when the row has none."""
+    return column_message("store", unknown_store(code) if code else _("required"))
 
 
 def iter_csv(path: str, columns: tuple[str, ...]):
@@ -67,22 +83,16 @@ def iter_csv(path: str, columns: tuple[str, ...]):
     try:
         handle = open(path, encoding="utf-8", errors="surrogateescape", newline="")  # noqa: SIM115
     except OSError as exc:
-        raise CsvFileError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        raise cannot_read(path, exc) from exc
     with handle:
         reader = csv.reader(handle)
         try:
             header = next(reader)
         except StopIteration:
-            raise CsvFileError("the file is empty (expected a header row)") from None
+            raise empty_file() from None
         if header and header[0].startswith("\ufeff"):
             header[0] = header[0][1:]
-        header = [h.strip().lower() for h in header]
-        missing = [c for c in columns if c not in header]
-        if missing:
-            raise CsvFileError(
-                f"line 1: missing column(s) {', '.join(missing)}; expected {','.join(columns)}"
-            )
-        positions = [header.index(c) for c in columns]
+        positions = column_positions(header, columns)
         width = len(header)
         line = reader.line_num
         for fields in reader:
@@ -90,11 +100,15 @@ def iter_csv(path: str, columns: tuple[str, ...]):
             if not fields or all(not f.strip() for f in fields):
                 continue
             if any("\udc80" <= ch <= "\udcff" for f in fields for ch in f):
-                yield start, _NOT_UTF8
+                yield start, str(NOT_UTF8)
                 continue
             if len(fields) < width:
                 fields = fields + [""] * (width - len(fields))
-            yield start, {c: fields[i].strip() for c, i in zip(columns, positions, strict=True)}
+            yield start, {c: fields[i].strip() for c, i in positions.items()}
+
+
+def already_recorded() -> str:
+    return column_message("external_id", _("already recorded at this store with other content"))
 
 
 @dataclass
@@ -178,18 +192,17 @@ class OrderImporter:
             return None
         store = self.stores.get(order_in.store_code)
         if store is None:
-            self.error(
-                line,
-                f'store: unknown store "{order_in.store_code}"'
-                if order_in.store_code
-                else "store: required",
-            )
+            self.error(line, store_message(order_in.store_code))
             return None
         guide_id = None
         if order_in.guide:
             guide = self.guides.get(order_in.guide)
             if guide is None or guide[1] != store.pk:
-                self.error(line, f'guide: no active guide "{order_in.guide}" at {store.code}')
+                message = _('no active guide "%(guide)s" at %(store)s') % {
+                    "guide": order_in.guide,
+                    "store": store.code,
+                }
+                self.error(line, column_message("guide", message))
                 return None
             guide_id = guide[0]
         return _Pending(line, order_in, store.pk, guide_id)
@@ -215,14 +228,13 @@ class OrderImporter:
                 if item.order_in.matches(existing[key]):
                     self.report.counts[Outcome.UNCHANGED] += 1
                 else:
-                    self.error(
-                        item.line, "external_id: already recorded at this store with other content"
-                    )
+                    self.error(item.line, already_recorded())
             elif key in self.seen:
                 if self.seen[key] == item.order_in:
                     self.report.counts[Outcome.UNCHANGED] += 1
                 else:
-                    self.error(item.line, "external_id: repeated in this file with other content")
+                    message = _("repeated in this file with other content")
+                    self.error(item.line, column_message("external_id", message))
             else:
                 self.seen[key] = item.order_in
                 fresh.append(item)
@@ -318,16 +330,14 @@ class OrderImporter:
                 sale = self.sales.get((item.store_id, item.order_in.refund_of))
                 customer_id = self.customer_ids[item.order_in.phone]
                 if sale is None or sale[1] != customer_id:
-                    self.error(
-                        item.line,
-                        "refund_of: no sale with this external id for this fan at this store",
-                    )
+                    message = _("no sale with this external id for this fan at this store")
+                    self.error(item.line, column_message("refund_of", message))
                     continue
                 if sale[3] + item.order_in.amount > sale[2]:
-                    self.error(
-                        item.line,
-                        f"amount: refunds cannot exceed the sale ({sale[2] - sale[3]} left)",
-                    )
+                    message = _("refunds cannot exceed the sale (%(left)s left)") % {
+                        "left": sale[2] - sale[3]
+                    }
+                    self.error(item.line, column_message("amount", message))
                     continue
                 sale[3] += item.order_in.amount
                 refund_of_id = sale[0]
@@ -343,7 +353,7 @@ class OrderImporter:
                 channel=Order.Channel.IMPORT,
             )
         except OrderConflict:
-            self.error(item.line, "external_id: already recorded at this store with other content")
+            self.error(item.line, already_recorded())
         except ValidationError as exc:
             self.error(item.line, row_message(exc))
         else:
@@ -389,8 +399,11 @@ class Command(BaseCommand):
         except CsvFileError as exc:
             raise CommandError(str(exc)) from exc
         report = importer.report
-        for line in sorted(report.errors):
-            self.stderr.write(f"line {line[0]}: {line[1]}")
-        self.stdout.write(report.summary() + f" ({len(importer.new_customer_ids)} new fans)")
+        for line, message in sorted(report.errors):
+            self.stderr.write(line_message(line, message))
+        self.stdout.write(
+            _("%(summary)s (%(count)s new fans)")
+            % {"summary": report.summary(), "count": len(importer.new_customer_ids)}
+        )
         if report.errors:
-            raise CommandError(f"{len(report.errors)} row(s) not imported; see the lines above.")
+            raise CommandError(report.failure())

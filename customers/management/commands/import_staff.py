@@ -11,8 +11,16 @@ import secrets
 from django.contrib.auth import get_user_model, password_validation
 from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError, CommandParser
+from django.utils.translation import gettext as _
 
-from customers.csv_import import CsvImportCommand, CsvRow, Outcome, RowError
+from customers.csv_import import (
+    CsvImportCommand,
+    CsvRow,
+    Outcome,
+    RowError,
+    column_message,
+    unknown_store,
+)
 from customers.models import Staff, Store
 
 ROLES = tuple(Staff.Role.values)
@@ -30,14 +38,13 @@ class Command(CsvImportCommand):
             help="password for every new user (default: a random one each, printed once)",
         )
 
-    def handle(self, *args, **options):
+    def prepare(self, options: dict) -> None:
         if options.get("password"):
             try:
                 password_validation.validate_password(options["password"])
             except ValidationError as exc:
-                raise CommandError("--password: " + " ".join(exc.messages)) from exc
+                raise CommandError(column_message("--password", " ".join(exc.messages))) from exc
         self._stores = {s.code: s for s in Store.objects.all()}
-        return super().handle(*args, **options)
 
     def import_row(self, row: CsvRow, options: dict) -> Outcome:
         self._new_password = None
@@ -49,17 +56,22 @@ class Command(CsvImportCommand):
     def _import_row(self, row: CsvRow, options: dict) -> Outcome:
         role = row["role"].lower()
         if role not in ROLES:
-            raise RowError(f'role: "{row["role"]}" is not one of {", ".join(ROLES)}')
+            message = _('"%(value)s" is not one of %(choices)s') % {
+                "value": row["role"],
+                "choices": ", ".join(ROLES),
+            }
+            raise RowError(column_message("role", message))
         store = None
         if role == Staff.Role.HQ:
             if row["store"]:
-                raise RowError("store: must be empty for an hq user")
+                raise RowError(column_message("store", _("must be empty for an hq user")))
         else:
             if not row["store"]:
-                raise RowError(f"store: required for a {role}")
+                message = _("required for a %(role)s") % {"role": role}
+                raise RowError(column_message("store", message))
             store = self._stores.get(row["store"])
             if store is None:
-                raise RowError(f'store: unknown store "{row["store"]}"')
+                raise RowError(column_message("store", unknown_store(row["store"])))
         taken = (
             Staff.objects.filter(work_number=row["work_number"])
             .exclude(user__username=row["username"])
@@ -67,9 +79,11 @@ class Command(CsvImportCommand):
             .first()
         )
         if taken is not None:
-            raise RowError(
-                f'work_number: "{row["work_number"]}" already belongs to {taken.user.username}'
-            )
+            message = _('"%(value)s" already belongs to %(username)s') % {
+                "value": row["work_number"],
+                "username": taken.user.username,
+            }
+            raise RowError(column_message("work_number", message))
 
         User = get_user_model()
         wanted_staff = {
@@ -117,6 +131,6 @@ class Command(CsvImportCommand):
             return super().execute(*args, **options)
         finally:
             if self._passwords:
-                self.stdout.write("New users and their passwords (shown once):")
+                self.stdout.write(_("New users and their passwords (shown once):"))
                 for line in self._passwords:
                     self.stdout.write(line)

@@ -2,7 +2,16 @@
 
 from decimal import Decimal
 
-from customers.csv_import import CsvImportCommand, CsvRow, Outcome, RowError, parse_decimal
+from django.utils.translation import gettext as _
+
+from customers.csv_import import (
+    CsvImportCommand,
+    CsvRow,
+    Outcome,
+    RowError,
+    column_message,
+    parse_decimal,
+)
 from customers.models import Store
 
 # Mainland China, generously: store coordinates outside this box are a typo (swapped lat/lon,
@@ -15,14 +24,16 @@ def store_coordinates(row: CsvRow) -> tuple[Decimal | None, Decimal | None]:
     latitude = parse_decimal(row["latitude"], column="latitude", places=6)
     longitude = parse_decimal(row["longitude"], column="longitude", places=6)
     if (latitude is None) != (longitude is None):
-        raise RowError("latitude and longitude: give both or neither")
+        raise RowError(_("latitude and longitude: give both or neither"))
     if latitude is not None and longitude is not None:
         if not CHINA_LATITUDE[0] <= latitude <= CHINA_LATITUDE[1]:
-            raise RowError(
-                f"latitude: {latitude} is outside China (18 to 54); are latitude and longitude swapped?"
-            )
+            message = _(
+                "%(value)s is outside China (18 to 54); are latitude and longitude swapped?"
+            ) % {"value": latitude}
+            raise RowError(column_message("latitude", message))
         if not CHINA_LONGITUDE[0] <= longitude <= CHINA_LONGITUDE[1]:
-            raise RowError(f"longitude: {longitude} is outside China (73 to 135)")
+            message = _("%(value)s is outside China (73 to 135)") % {"value": longitude}
+            raise RowError(column_message("longitude", message))
     return latitude, longitude
 
 

@@ -10,21 +10,19 @@ good rows are imported; rerunning the same file changes nothing.
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError, CommandParser
 from django.db.models import Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from customers.csv_import import (
-    CsvFileError,
     CsvImportCommand,
     CsvRow,
     Outcome,
     RowError,
-    apply_rows,
-    read_csv,
+    column_message,
+    unknown_store,
 )
 from customers.models import Customer, Store
 from customers.phones import mask_phone, normalize_phone
@@ -69,72 +67,64 @@ class Command(CsvImportCommand):
         "(phone optional). Matches by phone, else by the remark's parts."
     )
     columns = ("remark", "wechat_id", "phone")
+    optional_columns = ("phone",)
     required = ("remark",)
 
     def add_arguments(self, parser: CommandParser) -> None:
         super().add_arguments(parser)
         parser.add_argument("--store", help="only match fans of this store (code)")
 
-    def handle(self, *args: Any, **options: Any) -> None:
+    def prepare(self, options: dict) -> None:
         self.fans = Customer.objects.all()
         if options.get("store"):
             store = Store.objects.filter(code=options["store"]).first()
             if store is None:
-                raise CommandError(f'unknown store "{options["store"]}"')
+                raise CommandError(unknown_store(options["store"]))
             self.fans = self.fans.filter(store=store)
         self.seen: dict[int, int] = {}
         self.now = timezone.now()
-        try:
-            rows = read_csv(options["file"], columns=self.columns)
-        except CsvFileError:
-            try:  # the phone column is optional
-                rows = read_csv(options["file"], columns=("remark", "wechat_id"))
-            except CsvFileError as exc:
-                raise CommandError(str(exc)) from exc
-
-        def handler(row: CsvRow) -> Outcome:
-            self.check_required(row)
-            return self.import_row(row, options)
-
-        self.report = report = apply_rows(rows, handler, dry_run=options["dry_run"])
-        for line in report.error_lines():
-            self.stderr.write(line)
-        self.stdout.write(report.summary())
-        if report.errors:
-            raise CommandError(f"{len(report.errors)} row(s) not imported; see the lines above.")
 
     def match(self, row: CsvRow) -> Customer:
-        phone_text = row.values.get("phone", "")
+        phone_text = row["phone"]
         if phone_text:
             try:
                 phone = normalize_phone(phone_text)
             except ValidationError:
-                raise RowError(
-                    f'phone: "{mask_phone(phone_text)}" is not a mainland mobile number'
-                ) from None
+                message = _('"%(phone)s" is not a mainland mobile number') % {
+                    "phone": mask_phone(phone_text)
+                }
+                raise RowError(column_message("phone", message)) from None
             fan = self.fans.filter(phone=phone).first()
             if fan is not None:
                 return fan
         parsed = parse_remark(row["remark"])
         if not parsed.ok:
-            reason = "no fan has this phone and " if phone_text else ""
-            raise RowError(f"remark: {reason}{parsed.error}")
+            if phone_text:
+                message = _("no fan has this phone, and the remark does not parse: %(error)s") % {
+                    "error": parsed.error
+                }
+            else:
+                message = parsed.error
+            raise RowError(column_message("remark", message))
         found = candidates_for(parsed, self.fans)
         if not found:
-            raise RowError(f"no fan matches “{row['remark']}”")
+            raise RowError(_("no fan matches “%(remark)s”") % {"remark": row["remark"]})
         if len(found) > 1:
             raise RowError(
-                f"{len(found)} fans match “{row['remark']}”; add the phone to tell them apart"
+                _("%(count)s fans match “%(remark)s”; add the phone to tell them apart")
+                % {"count": len(found), "remark": row["remark"]}
             )
         return found[0]
 
     def import_row(self, row: CsvRow, options: dict) -> Outcome:
         remark, wechat_id = row["remark"], row["wechat_id"]
         if len(remark) > MAX_LENGTH or len(wechat_id) > MAX_LENGTH:
-            raise RowError(f"remark and wechat_id: at most {MAX_LENGTH} characters")
+            raise RowError(
+                _("remark and wechat_id: at most %(max)s characters") % {"max": MAX_LENGTH}
+            )
         fan = self.match(row)
         if fan.pk in self.seen:
-            raise RowError(f"the same fan as line {self.seen[fan.pk]}")
+            raise RowError(_("the same fan as line %(line)s") % {"line": self.seen[fan.pk]})
         self.seen[fan.pk] = row.line
         new_id = wechat_id or fan.wechat_id
         if fan.wechat_remark == remark and fan.wechat_id == new_id:
