@@ -4,6 +4,7 @@ from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import translation
 
 from customers.models import Customer, Order
 from segmentation.models import CustomerLabels
@@ -13,7 +14,15 @@ CUSTOMER_HEADER = (
     "phone,name,gender,store,guide,birthday_calendar,birthday_year,birthday_month,birthday_day,"
     "birthday_is_leap_month,city,latitude,longitude,referrer_phone,member_since,is_opinion_leader\n"
 )
+
 ORDER_HEADER = "external_id,store,phone,guide,paid_at,amount,kind,refund_of,payment_method\n"
+
+
+@pytest.fixture(autouse=True)
+def english():
+    """These tests read the commands' English output (the default language is zh-hans)."""
+    with translation.override("en"):
+        yield
 
 
 def write(tmp_path, name: str, text: str) -> str:
