@@ -74,7 +74,7 @@ def _errors(*codes: int) -> dict:
 
 
 def _customer_queryset(actor):
-    return customers_visible_to(actor).select_related("labels", "store", "guide")
+    return customers_visible_to(actor).select_related("labels", "store__labelling", "guide")
 
 
 def _detail(customer: Customer) -> dict:

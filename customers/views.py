@@ -242,7 +242,10 @@ def customer_list(request: HttpRequest) -> HttpResponse:
 
 def _fan(request: HttpRequest, staff: Staff, pk: int) -> Customer:
     return get_object_or_404(
-        customers_visible_to(staff).select_related("labels", "guide", "store", "referrer"), pk=pk
+        customers_visible_to(staff).select_related(
+            "labels", "guide", "store__labelling", "referrer"
+        ),
+        pk=pk,
     )
 
 

@@ -3,7 +3,13 @@
 from django.contrib import admin
 
 from customers.admin import BigListAdmin, ReadOnlyAdmin
-from segmentation.models import AppleQuotaOverride, CustomerLabels, LabelChange, RelabelRun
+from segmentation.models import (
+    AppleQuotaOverride,
+    CustomerLabels,
+    LabelChange,
+    RelabelRun,
+    StoreLabelling,
+)
 
 
 @admin.register(CustomerLabels)
@@ -15,11 +21,10 @@ class CustomerLabelsAdmin(ReadOnlyAdmin):
         "r_stage",
         "membership",
         "rhythm",
-        "recency_days",
         "frequency",
         "monetary",
         "lifetime_sales",
-        "as_of",
+        "last_sale",
     ]
     list_filter = ["apple", "rfm_segment", "r_stage", "membership", "rhythm"]
     list_select_related = ["customer"]
@@ -36,6 +41,7 @@ class RelabelRunAdmin(ReadOnlyAdmin):
         "started_at",
         "finished_at",
         "fans_labelled",
+        "rows_written",
         "change_counts",
     ]
     list_filter = ["status"]
@@ -57,3 +63,9 @@ class AppleQuotaOverrideAdmin(BigListAdmin):
     list_filter = ["apple", "store"]
     list_select_related = ["store"]
     autocomplete_fields = ["store"]
+
+
+@admin.register(StoreLabelling)
+class StoreLabellingAdmin(ReadOnlyAdmin):
+    list_display = ["store", "as_of"]
+    list_select_related = ["store"]

@@ -1,8 +1,32 @@
+import hashlib
+
 from django.apps import AppConfig
+from django.db.backends.signals import connection_created
 from django.utils.translation import gettext_lazy as _
+
+
+def _hashtextextended(text: str | None, seed: int) -> int | None:
+    """A stand-in for PostgreSQL's hashtextextended(text, seed): a signed 64-bit hash (not the
+    same numbers; the relabel job only compares hashes computed by one database)."""
+    if text is None:
+        return None
+    digest = hashlib.blake2b(
+        text.encode(), digest_size=8, salt=seed.to_bytes(8, "big", signed=True)
+    ).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def _register_sqlite_functions(sender, connection, **kwargs) -> None:
+    if connection.vendor == "sqlite":
+        connection.connection.create_function(
+            "hashtextextended", 2, _hashtextextended, deterministic=True
+        )
 
 
 class SegmentationConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "segmentation"
     verbose_name = _("segmentation")
+
+    def ready(self) -> None:
+        connection_created.connect(_register_sqlite_functions)

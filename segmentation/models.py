@@ -1,5 +1,8 @@
 """Computed labels (one row per fan), relabel runs and the per-fan changes they made."""
 
+from datetime import date
+
+from django.core.exceptions import ObjectDoesNotExist
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -46,17 +49,17 @@ class Rhythm(models.TextChoices):
 
 
 class CustomerLabels(models.Model):
-    """Every computed label and metric of one fan, as of the last relabel.
+    """Every computed label and metric of one fan, as of her store's last relabel.
 
-    One row per fan, rewritten nightly: a narrow table with fillfactor 50 so the nightly
-    UPDATE stays HOT. Empty strings mean "no label" (a fan with no sale has no segment).
+    One row per fan. Nothing here changes just because a day passed: the date is kept per store
+    (`StoreLabelling`) and `recency_days` is derived from it, so the nightly job rewrites only
+    the rows whose labels moved (a few percent), with fillfactor 50 to keep those updates HOT.
+    Empty strings mean "no label" (a fan with no sale has no segment).
     """
 
     customer = models.OneToOneField(
         "customers.Customer", on_delete=models.CASCADE, primary_key=True, related_name="labels"
     )
-    as_of = models.DateField(_("labels as of"), null=True)
-    recency_days = models.IntegerField(null=True)
     frequency = models.IntegerField(default=0)
     monetary = models.DecimalField(max_digits=14, decimal_places=2, default=0)
     lifetime_sales = models.IntegerField(default=0)
@@ -90,6 +93,45 @@ class CustomerLabels(models.Model):
     def __str__(self) -> str:
         return f"{self.customer_id}: {self.apple}/{self.rfm_segment}/{self.r_stage}"
 
+    @property
+    def as_of(self) -> date | None:
+        """The as_of of the run that last labelled the fan's store (None before the first).
+
+        Reads `customer.store.labelling`: select it with the row (from a fan:
+        `select_related("labels", "store__labelling")`).
+        """
+        try:
+            return self.customer.store.labelling.as_of
+        except ObjectDoesNotExist:
+            return None
+
+    @property
+    def recency_days(self) -> int | None:
+        """Days from the last sale to `as_of` (SPEC §3); None without a sale."""
+        as_of = self.as_of
+        if as_of is None or self.last_sale is None:
+            return None
+        return (as_of - self.last_sale).days
+
+
+class StoreLabelling(models.Model):
+    """The as_of of the computed labels of one store's fans: the last run that switched them in.
+
+    Kept per store rather than per fan, so that a new day alone changes no labels row.
+    """
+
+    store = models.OneToOneField(
+        "customers.Store", on_delete=models.CASCADE, primary_key=True, related_name="labelling"
+    )
+    as_of = models.DateField(_("labels as of"))
+
+    class Meta:
+        verbose_name = _("store labelling")
+        verbose_name_plural = _("store labelling")
+
+    def __str__(self) -> str:
+        return f"{self.store_id}: {self.as_of}"
+
 
 class RelabelRun(models.Model):
     class Status(models.TextChoices):
@@ -106,6 +148,7 @@ class RelabelRun(models.Model):
         _("status"), max_length=10, choices=Status.choices, default=Status.RUNNING
     )
     fans_labelled = models.IntegerField(_("fans labelled"), default=0)
+    rows_written = models.IntegerField(_("labels rows written"), default=0)
     change_counts = models.JSONField(_("changes per label"), default=dict, blank=True)
     label_counts = models.JSONField(_("fans per label"), default=dict, blank=True)
     timings = models.JSONField(_("seconds per phase"), default=dict, blank=True)

@@ -6,6 +6,7 @@ import io
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pandas as pd
 from django.conf import settings
 from django.db import connection
@@ -21,41 +22,64 @@ from segmentation.models import (
     RelabelRun,
     RfmSegment,
     RStage,
+    StoreLabelling,
 )
-from segmentation.rules import WINDOW_DAYS
+from segmentation.rules import CATEGORIES, WINDOW_DAYS
 
 # Seed 000 lists the tiers from the top: golden, red, yellow, green, blossom.
 APPLE_TIERS = [Apple.GOLDEN, Apple.RED, Apple.YELLOW, Apple.GREEN, Apple.BLOSSOM]
 # Apple rank for "went up" worklists (blossom lowest, golden highest).
 APPLE_RANK = {Apple.BLOSSOM: 0, Apple.GREEN: 1, Apple.YELLOW: 2, Apple.RED: 3, Apple.GOLDEN: 4}
 
+# One row per buyer, as `aggregate_sql` returns it (name, numpy type). On PostgreSQL the
+# instants are timestamptz in binary COPY: microseconds since 2000-01-01 UTC, '-infinity' (the
+# int64 minimum) for none; on SQLite they are UTC text.
 AGGREGATE_COLUMNS = [
-    "customer_id",
-    "last_sale",
-    "first_sale",
-    "window_first_sale",
-    "window_last_sale",
-    "frequency",
-    "lifetime_sales",
-    "window_sales_cents",
-    "window_refund_cents",
+    ("customer_id", "int64"),
+    ("last_sale_at", "int64"),
+    ("first_sale_at", "int64"),
+    ("window_first_sale_at", "int64"),
+    ("frequency", "int64"),
+    ("lifetime_sales", "int64"),
+    ("window_sales_cents", "int64"),
+    ("window_refund_cents", "int64"),
 ]
-FAN_COLUMNS = [
-    "customer_id",
-    "store_id",
-    "is_opinion_leader",
-    "name",
-    "member_since",
-    "guide_name",
-    "guide_abbreviation",
-    "referrer_name",
-    # The fan's current labels row: whether there is one, its remark key and the codes the
-    # change records compare with ('' without a row).
-    "has_labels",
+# The values of a fan's labels row the job computes; it rewrites a row only when one of them
+# differs from what the row holds (read with the fans as old_<column>; labels as their codes in
+# rules.CATEGORIES, dates as day numbers since 1970-01-01).
+STORED_COLUMNS = [
+    "frequency",
+    "monetary_cents",
+    "lifetime_sales",
+    "first_sale",
+    "last_sale",
+    "apple",
+    "rfm_segment",
+    "r_stage",
+    "membership",
+    "rhythm",
     "remark_key",
-    "old_apple",
-    "old_rfm_segment",
-    "old_r_stage",
+]
+MISSING = -1  # in the fans' integer columns: no labels row, no date, no label
+# Every fan, all integers (name, numpy type): `fans_sql`'s columns, in order.
+FAN_COLUMNS = [
+    ("customer_id", "int64"),
+    ("store_id", "int64"),
+    ("is_opinion_leader", "int16"),
+    ("remark_inputs_hash", "int64"),  # the fan's own remark inputs: name, dates, guide, referrer
+    ("has_labels", "int16"),
+    ("old_frequency", "int32"),
+    ("old_monetary_cents", "int64"),
+    ("old_lifetime_sales", "int32"),
+    ("old_first_sale", "int32"),
+    ("old_last_sale", "int32"),
+    ("old_apple", "int16"),
+    ("old_rfm_segment", "int16"),
+    ("old_r_stage", "int16"),
+    ("old_membership", "int16"),
+    ("old_rhythm", "int16"),
+    ("has_remark_key", "int16"),
+    ("old_remark_key", "int64"),
 ]
 
 
@@ -76,48 +100,52 @@ def cutoffs(*, as_of: date) -> dict:
     end = local_day_start(as_of + timedelta(days=1))
     window_start = local_day_start(as_of - timedelta(days=WINDOW_DAYS - 1))
     adapt = connection.ops.adapt_datetimefield_value
-    return {"end": adapt(end), "window_start": adapt(window_start), "tz": settings.TIME_ZONE}
+    return {"end": adapt(end), "window_start": adapt(window_start)}
 
 
 def aggregate_sql(*, vendor: str, store_ids: list[int] | None = None) -> str:
     """One GROUP BY over the orders: a row per fan with a sale before the cutoff (AGGREGATE_COLUMNS).
 
-    Parameters: %(end)s, %(window_start)s, %(tz)s. On PostgreSQL dates come back as local day
-    numbers (days since 1970-01-01); on SQLite as UTC timestamps (converted by `_with_dates`).
+    Parameters: %(end)s, %(window_start)s. Kept as close to a bare GROUP BY as the rules allow
+    (measured at 10M orders: 0.3 s above it): instants stay instants (local dates are taken in
+    pandas, per buyer rather than per order), money is summed as stored and scaled per buyer,
+    and the window's last sale is the last sale when that falls in the window (`_dated`).
     """
     order_table = Order._meta.db_table
     customer_table = Customer._meta.db_table
     sale = "o.kind = 'sale'"
     in_window = "o.paid_at >= %(window_start)s"
     if vendor == "postgresql":
-        money = "o.amount * 100"
 
-        def local_date(expr: str) -> str:  # as a day number: parsed 10× faster than text dates
-            return f"((({expr}) AT TIME ZONE %(tz)s)::date - DATE '1970-01-01')"
+        def instant(expr: str) -> str:
+            return f"COALESCE({expr}, '-infinity')"
 
-        cents_sum = "(SUM({m}) FILTER (WHERE {w}))::bigint"
+        def cents(where: str) -> str:
+            return f"COALESCE((SUM(o.amount) FILTER (WHERE {where}) * 100)::bigint, 0)"
     else:
-        money = "CAST(ROUND(o.amount * 100) AS INTEGER)"
 
-        def local_date(expr: str) -> str:
+        def instant(expr: str) -> str:
             return expr
 
-        cents_sum = "SUM({m}) FILTER (WHERE {w})"
+        def cents(where: str) -> str:
+            return (
+                f"COALESCE(SUM(CAST(ROUND(o.amount * 100) AS INTEGER)) FILTER (WHERE {where}), 0)"
+            )
+
     scope = ""
     if store_ids is not None:
         ids = ",".join(str(int(i)) for i in store_ids) or "NULL"
         scope = f" AND o.customer_id IN (SELECT id FROM {customer_table} WHERE store_id IN ({ids}))"
     return f"""
         SELECT o.customer_id AS customer_id,
-               {local_date(f"MAX(o.paid_at) FILTER (WHERE {sale})")} AS last_sale,
-               {local_date(f"MIN(o.paid_at) FILTER (WHERE {sale})")} AS first_sale,
-               {local_date(f"MIN(o.paid_at) FILTER (WHERE {sale} AND {in_window})")} AS window_first_sale,
-               {local_date(f"MAX(o.paid_at) FILTER (WHERE {sale} AND {in_window})")} AS window_last_sale,
+               {instant(f"MAX(o.paid_at) FILTER (WHERE {sale})")} AS last_sale_at,
+               {instant(f"MIN(o.paid_at) FILTER (WHERE {sale})")} AS first_sale_at,
+               {instant(f"MIN(o.paid_at) FILTER (WHERE {sale} AND {in_window})")}
+                   AS window_first_sale_at,
                COUNT(*) FILTER (WHERE {sale} AND {in_window}) AS frequency,
                COUNT(*) FILTER (WHERE {sale}) AS lifetime_sales,
-               COALESCE({cents_sum.format(m=money, w=f"{sale} AND {in_window}")}, 0) AS window_sales_cents,
-               COALESCE({cents_sum.format(m=money, w=f"o.kind = 'refund' AND {in_window}")}, 0)
-                   AS window_refund_cents
+               {cents(f"{sale} AND {in_window}")} AS window_sales_cents,
+               {cents(f"o.kind = 'refund' AND {in_window}")} AS window_refund_cents
           FROM {order_table} o
          WHERE o.paid_at < %(end)s{scope}
          GROUP BY o.customer_id
@@ -125,104 +153,183 @@ def aggregate_sql(*, vendor: str, store_ids: list[int] | None = None) -> str:
     """
 
 
-FAN_SQL_COLUMNS = [
-    "customer_id", "store_id", "is_opinion_leader", "name", "member_since", "guide_id",
-    "referrer_id", "has_labels", "remark_key", "old_apple", "old_rfm_segment", "old_r_stage",
-]  # fmt: skip
+def _day_number(vendor: str, expr: str) -> str:
+    if vendor == "postgresql":
+        return f"({expr} - DATE '1970-01-01')"
+    return f"CAST(julianday({expr}) - 2440587.5 AS INTEGER)"
 
 
-def fans_sql(*, store_ids: list[int] | None = None) -> str:
-    """Every fan (FAN_SQL_COLUMNS): one scan of the fans and their labels' remark key.
+def fans_sql(*, vendor: str, store_ids: list[int] | None = None) -> str:
+    """Every fan (FAN_COLUMNS): one scan of the fans with their labels rows, all integers.
 
-    Guide and referrer names are looked up in pandas (`fan_rows`), which is cheaper than
-    joining 1M fans to themselves.
+    The fan's own remark inputs are hashed in the database (`hashtextextended`, registered on
+    SQLite by segmentation.apps), so names are read only for the fans whose remarks are rebuilt.
+    Parameter: %(sep)s, the separator of the hashed fields.
     """
-    customer_table = Customer._meta.db_table
-    labels_table = CustomerLabels._meta.db_table
+    customers = Customer._meta.db_table
+    labels = CustomerLabels._meta.db_table
+    staff = Staff._meta.db_table
     where = ""
     if store_ids is not None:
         where = "WHERE c.store_id IN (" + (",".join(str(int(i)) for i in store_ids) or "NULL") + ")"
+    remark_inputs = " || %(sep)s || ".join(
+        f"COALESCE({expr}, '')"
+        for expr in (
+            "c.name",
+            "CAST(c.member_since AS TEXT)",
+            "g.name",
+            "g.abbreviation",
+            "CASE WHEN c.referrer_id IS NOT NULL THEN "
+            f"(SELECT r.name FROM {customers} r WHERE r.id = c.referrer_id) END",
+        )
+    )
+
+    def old(expr: str, column: str, kind: str) -> str:
+        return f"CAST(COALESCE({expr}, {MISSING}) AS {kind}) AS old_{column}"
+
+    def old_code(group: str) -> str:
+        cases = " ".join(f"WHEN '{code}' THEN {i}" for i, code in enumerate(CATEGORIES[group]))
+        return f"CAST(CASE l.{group} {cases} ELSE {MISSING} END AS SMALLINT) AS old_{group}"
+
     return f"""
-        SELECT c.id AS customer_id, c.store_id,
-               CASE WHEN c.is_opinion_leader THEN 1 ELSE 0 END AS is_opinion_leader,
-               c.name, c.member_since, c.guide_id, c.referrer_id,
-               CASE WHEN l.customer_id IS NULL THEN 0 ELSE 1 END AS has_labels, l.remark_key,
-               l.apple AS old_apple, l.rfm_segment AS old_rfm_segment, l.r_stage AS old_r_stage
-          FROM {customer_table} c
-          LEFT JOIN {labels_table} l ON l.customer_id = c.id
+        SELECT CAST(c.id AS BIGINT) AS customer_id, CAST(c.store_id AS BIGINT) AS store_id,
+               CAST(CASE WHEN c.is_opinion_leader THEN 1 ELSE 0 END AS SMALLINT) AS is_opinion_leader,
+               CAST(hashtextextended({remark_inputs}, 0) AS BIGINT) AS remark_inputs_hash,
+               CAST(CASE WHEN l.customer_id IS NULL THEN 0 ELSE 1 END AS SMALLINT) AS has_labels,
+               {old("l.frequency", "frequency", "INTEGER")},
+               {old("ROUND(l.monetary * 100)", "monetary_cents", "BIGINT")},
+               {old("l.lifetime_sales", "lifetime_sales", "INTEGER")},
+               {old(_day_number(vendor, "l.first_sale"), "first_sale", "INTEGER")},
+               {old(_day_number(vendor, "l.last_sale"), "last_sale", "INTEGER")},
+               {", ".join(old_code(group) for group in CATEGORIES)},
+               CAST(CASE WHEN l.remark_key IS NULL THEN 0 ELSE 1 END AS SMALLINT) AS has_remark_key,
+               CAST(COALESCE(l.remark_key, 0) AS BIGINT) AS old_remark_key
+          FROM {customers} c
+          LEFT JOIN {labels} l ON l.customer_id = c.id
+          LEFT JOIN {staff} g ON g.id = c.guide_id
           {where}
     """
 
 
-def frame_from_query(sql: str, params: dict, *, columns: list[str]) -> pd.DataFrame:
-    """Run `sql` and return its rows; on PostgreSQL through COPY … TO STDOUT (fast for 1M rows)."""
+def integer_frame(sql: str, params: dict, *, columns: list[tuple[str, str]]) -> pd.DataFrame:
+    """The rows of `sql`, whose `columns` (name, numpy type; in order) are integers, never NULL.
+
+    On PostgreSQL one binary COPY whose rows numpy views as a record array: no parsing at all
+    (at 1M fans this read takes a fraction of a second of client time instead of seconds).
+    """
+    if connection.vendor != "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+        frame = pd.DataFrame.from_records(rows, columns=[name for name, _ in columns])
+        return frame.astype(dict(columns)) if len(frame) else _empty(columns)
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            raw = cursor.cursor if hasattr(cursor, "cursor") else cursor
-            query = raw.mogrify(sql, params).decode()
-            buffer = io.BytesIO()
-            raw.copy_expert(f"COPY ({query}) TO STDOUT WITH (FORMAT csv, HEADER true)", buffer)
-            buffer.seek(0)
-            frame = pd.read_csv(buffer, keep_default_na=False, na_values=[""], dtype={"name": str})
-            return frame[columns] if len(frame.columns) else pd.DataFrame(columns=columns)
-        cursor.execute(sql, params)
-        return pd.DataFrame.from_records(cursor.fetchall(), columns=columns)
+        raw = cursor.cursor
+        buffer = io.BytesIO()
+        query = raw.mogrify(sql, params).decode()
+        raw.copy_expert(f"COPY ({query}) TO STDOUT WITH (FORMAT binary)", buffer)
+    data = buffer.getbuffer()
+    # Header: 11-byte signature, flags, extension length (0); each row: field count, then per
+    # field its length and big-endian value; trailer: -1.
+    fields = [("count", ">i2")]
+    for name, kind in columns:
+        fields += [(f"{name}__length", ">i4"), (name, ">" + np.dtype(kind).str[1:])]
+    record = np.dtype(fields)
+    body = len(data) - 19 - 2
+    if body % record.itemsize:
+        raise ValueError("unexpected row layout in the binary COPY (a NULL or a wider type?)")
+    rows = np.frombuffer(data, dtype=record, offset=19, count=body // record.itemsize)
+    return pd.DataFrame({name: rows[name].astype(kind) for name, kind in columns})
+
+
+def _empty(columns: list[tuple[str, str]]) -> pd.DataFrame:
+    return pd.DataFrame({name: pd.Series(dtype=kind) for name, kind in columns})
+
+
+PG_EPOCH = np.datetime64("2000-01-01T00:00:00", "us")
 
 
 def _local_dates(values: pd.Series) -> pd.Series:
-    """UTC timestamps (SQLite text) → local dates in TIME_ZONE, as midnight datetime64."""
-    stamps = pd.to_datetime(values, utc=True, format="ISO8601")
-    return stamps.dt.tz_convert(settings.TIME_ZONE).dt.tz_localize(None).dt.normalize()
+    """Instants → local dates in TIME_ZONE, as midnight datetime64 (NaT stays NaT). PostgreSQL:
+    microseconds since 2000-01-01 UTC (the int64 minimum, -infinity, is NaT); SQLite: UTC text."""
+    if connection.vendor == "postgresql":
+        stamps = pd.Series(PG_EPOCH + values.to_numpy(dtype="int64").view("timedelta64[us]"))
+        stamps = stamps.dt.tz_localize("UTC")
+    else:
+        stamps = pd.to_datetime(values, utc=True, format="ISO8601")
+    local = stamps.dt.tz_convert(settings.TIME_ZONE).dt.tz_localize(None).dt.normalize()
+    return local.astype("datetime64[ns]")
+
+
+def _read_aggregates(sql: str, params: dict, *, as_of: date) -> pd.DataFrame:
+    """`aggregate_sql`'s rows with local dates: rules.INPUT_COLUMNS' aggregate columns."""
+    if connection.vendor == "postgresql":
+        frame = integer_frame(sql, params, columns=AGGREGATE_COLUMNS)
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            frame = pd.DataFrame.from_records(
+                cursor.fetchall(), columns=[name for name, _ in AGGREGATE_COLUMNS]
+            )
+    out = pd.DataFrame({"customer_id": frame["customer_id"].astype("int64")})
+    out["last_sale"] = _local_dates(frame["last_sale_at"])
+    out["first_sale"] = _local_dates(frame["first_sale_at"])
+    out["window_first_sale"] = _local_dates(frame["window_first_sale_at"])
+    window_start = pd.Timestamp(as_of - timedelta(days=WINDOW_DAYS - 1))
+    out["window_last_sale"] = out["last_sale"].where(out["last_sale"] >= window_start)
+    for column in ("frequency", "lifetime_sales", "window_sales_cents", "window_refund_cents"):
+        out[column] = frame[column].astype("int64")
+    return out
 
 
 def buyer_aggregates(*, as_of: date, store_ids: list[int] | None = None) -> pd.DataFrame:
-    """One row per fan with a sale on or before `as_of` (AGGREGATE_COLUMNS), one GROUP BY."""
-    params = cutoffs(as_of=as_of)
-    frame = frame_from_query(
-        aggregate_sql(vendor=connection.vendor, store_ids=store_ids),
-        params,
-        columns=AGGREGATE_COLUMNS,
-    )
-    return _with_dates(frame)
-
-
-def _with_dates(frame: pd.DataFrame) -> pd.DataFrame:
-    for column in ("last_sale", "first_sale", "window_first_sale", "window_last_sale"):
-        if connection.vendor == "postgresql":
-            frame[column] = pd.to_datetime(pd.to_numeric(frame[column]), unit="D")
-        else:
-            frame[column] = _local_dates(frame[column])
-    return frame
+    """One row per fan with a sale on or before `as_of` (classify's aggregate inputs), one GROUP BY."""
+    sql = aggregate_sql(vendor=connection.vendor, store_ids=store_ids)
+    return _read_aggregates(sql, cutoffs(as_of=as_of), as_of=as_of)
 
 
 def fan_rows(*, store_ids: list[int] | None = None) -> pd.DataFrame:
-    """Every fan (of `store_ids`) with what apples and remark names need (FAN_COLUMNS)."""
-    frame = frame_from_query(fans_sql(store_ids=store_ids), {}, columns=FAN_SQL_COLUMNS)
-    frame["customer_id"] = frame["customer_id"].astype("int64")
-    frame["is_opinion_leader"] = pd.to_numeric(frame["is_opinion_leader"]).fillna(0).astype(bool)
-    frame["name"] = frame["name"].fillna("").astype(str)
-    frame["member_since"] = pd.to_datetime(frame["member_since"])
-    frame["remark_key"] = pd.array(frame["remark_key"], dtype="Int64")
-    frame["has_labels"] = pd.to_numeric(frame["has_labels"]).fillna(0).astype(bool)
-    for column in ("old_apple", "old_rfm_segment", "old_r_stage"):
-        frame[column] = frame[column].fillna("").astype(str)
+    """Every fan (of `store_ids`) with what classifying, remark keys and the diff need (FAN_COLUMNS)."""
+    sql = fans_sql(vendor=connection.vendor, store_ids=store_ids)
+    return integer_frame(sql, {"sep": REMARK_INPUT_SEPARATOR}, columns=FAN_COLUMNS)
 
-    guides = pd.DataFrame.from_records(
-        list(Staff.objects.values_list("pk", "name", "abbreviation")),
-        columns=["guide_id", "guide_name", "guide_abbreviation"],
+
+REMARK_INPUT_SEPARATOR = "\x1f"
+REMARK_INPUT_COLUMNS = ["name", "member_since", "guide_name", "guide_abbreviation", "referrer_name"]
+
+
+def remark_inputs(customer_ids: np.ndarray, *, chunk: int = 5_000) -> pd.DataFrame:
+    """Name, member_since, guide name and abbreviation and referrer name of `customer_ids`
+    (in that order; '' / NaT where missing): read only for the fans whose remarks are rebuilt,
+    `chunk` fans per query."""
+    parts = [
+        pd.DataFrame.from_records(
+            list(
+                Customer.objects.filter(
+                    pk__in=[int(i) for i in customer_ids[i : i + chunk]]
+                ).values_list(
+                    "pk",
+                    "name",
+                    "member_since",
+                    "guide__name",
+                    "guide__abbreviation",
+                    "referrer__name",
+                )
+            ),
+            columns=["customer_id", *REMARK_INPUT_COLUMNS],
+        )
+        for i in range(0, len(customer_ids), chunk)
+    ]
+    frame = (
+        pd.concat(parts, ignore_index=True)
+        if parts
+        else pd.DataFrame(columns=["customer_id", *REMARK_INPUT_COLUMNS])
     )
-    guide_id = pd.to_numeric(frame["guide_id"])
-    for column in ("guide_name", "guide_abbreviation"):
-        frame[column] = guide_id.map(guides.set_index("guide_id")[column]).fillna("").astype(str)
-
-    names = pd.Series(frame["name"].to_numpy(), index=frame["customer_id"].to_numpy())
-    referrer_id = pd.to_numeric(frame["referrer_id"])
-    missing = set(referrer_id.dropna().astype("int64")) - set(names.index)
-    if missing:  # referrers outside `store_ids`
-        extra = dict(Customer.objects.filter(pk__in=missing).values_list("pk", "name"))
-        names = pd.concat([names, pd.Series(extra, dtype=object)])
-    frame["referrer_name"] = referrer_id.map(names).fillna("").astype(str)
-    return frame[FAN_COLUMNS]
+    frame = frame.set_index("customer_id").reindex(customer_ids)
+    for column in ("name", "guide_name", "guide_abbreviation", "referrer_name"):
+        frame[column] = frame[column].fillna("").astype(str)
+    frame["member_since"] = pd.to_datetime(frame["member_since"])
+    return frame.reset_index(drop=True)
 
 
 def combine(fans: pd.DataFrame, aggregates: pd.DataFrame) -> pd.DataFrame:
@@ -233,34 +340,30 @@ def combine(fans: pd.DataFrame, aggregates: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-PARTS_TABLE = "segmentation_relabel_part"
+PARTS_TABLE = "segmentation_relabel_aggregate_part"
 
 
 def ensure_parts_table() -> None:
     """The scratch table the distributed run's parts fill (UNLOGGED on PostgreSQL: no WAL)."""
     pg = connection.vendor == "postgresql"
-    day = "integer" if pg else "text"
+    instant = "timestamptz NOT NULL" if pg else "text"
     with connection.cursor() as cursor:
         cursor.execute(
             f"""CREATE {"UNLOGGED " if pg else ""}TABLE IF NOT EXISTS {PARTS_TABLE} (
                 run_id bigint NOT NULL, customer_id bigint NOT NULL,
-                last_sale {day}, first_sale {day}, window_first_sale {day}, window_last_sale {day},
-                frequency bigint, lifetime_sales bigint,
-                window_sales_cents bigint, window_refund_cents bigint
+                last_sale_at {instant}, first_sale_at {instant}, window_first_sale_at {instant},
+                frequency bigint NOT NULL, lifetime_sales bigint NOT NULL,
+                window_sales_cents bigint NOT NULL, window_refund_cents bigint NOT NULL
             )"""
         )
 
 
-def buyer_aggregates_from_parts(*, run_id: int) -> pd.DataFrame:
+def buyer_aggregates_from_parts(*, run_id: int, as_of: date) -> pd.DataFrame:
     """The distributed run's combined parts, shaped like `buyer_aggregates`."""
     ensure_parts_table()
-    columns = ", ".join(AGGREGATE_COLUMNS)
-    frame = frame_from_query(
-        f"SELECT {columns} FROM {PARTS_TABLE} WHERE run_id = %(run)s ORDER BY customer_id",
-        {"run": run_id},
-        columns=AGGREGATE_COLUMNS,
-    )
-    return _with_dates(frame)
+    columns = ", ".join(name for name, _ in AGGREGATE_COLUMNS)
+    sql = f"SELECT {columns} FROM {PARTS_TABLE} WHERE run_id = %(run)s ORDER BY customer_id"
+    return _read_aggregates(sql, {"run": run_id}, as_of=as_of)
 
 
 def drop_parts(*, run_id: int) -> None:
@@ -498,18 +601,18 @@ def apple_upgrades_of_last_run(*, customers: QuerySet[Customer]) -> QuerySet[Lab
     )
 
 
-def labels_checksum(*, customer_ids: list[int] | None = None) -> str:
-    """A digest of every fan's computed labels and metrics (same labels ⇔ same checksum)."""
+def labels_checksum() -> str:
+    """A digest of every fan's computed labels and metrics and of every store's labels date
+    (same labels ⇔ same checksum)."""
     import hashlib
 
-    rows = CustomerLabels.objects.order_by("customer_id")
-    if customer_ids is not None:
-        rows = rows.filter(customer_id__in=customer_ids)
     digest = hashlib.sha256()
-    for row in rows.values_list(
+    for store_id, as_of in StoreLabelling.objects.order_by("store_id").values_list(
+        "store_id", "as_of"
+    ):
+        digest.update(repr((store_id, as_of)).encode())
+    rows = CustomerLabels.objects.order_by("customer_id").values_list(
         "customer_id",
-        "as_of",
-        "recency_days",
         "frequency",
         "monetary",
         "lifetime_sales",
@@ -522,6 +625,7 @@ def labels_checksum(*, customer_ids: list[int] | None = None) -> str:
         "rhythm",
         "remark_store_account",
         "remark_personal_account",
-    ).iterator(chunk_size=10_000):
+    )
+    for row in rows.iterator(chunk_size=10_000):
         digest.update(repr(row).encode())
     return digest.hexdigest()

@@ -36,7 +36,7 @@ from django.utils import timezone
 
 from customers.models import Customer, Store
 from segmentation import rules, selectors
-from segmentation.models import CustomerLabels, LabelChange, RelabelRun
+from segmentation.models import CustomerLabels, LabelChange, RelabelRun, StoreLabelling
 from tagging import facts as tagging_facts
 from tagging import remarks as tagging_remarks
 
@@ -53,14 +53,32 @@ PG_JOB_SETTINGS = ("SET LOCAL jit = off", "SET LOCAL work_mem = '256MB'")
 # Test hook: FANOPS_RELABEL_PAUSE="switch:30" sleeps 30 s inside that phase (kill -9 tests).
 PAUSE_ENV = "FANOPS_RELABEL_PAUSE"
 
+# The staged row of a fan whose labels row is (re)written: her new values (with monetary in
+# cents); the remark names count only where `remarks_recomputed` (else the stored ones stay).
 STAGE_COLUMNS = [
-    *rules.OUTPUT_COLUMNS,
-    "remark_store_account",
-    "remark_personal_account",
-    "remark_key",
+    ("customer_id", "bigint PRIMARY KEY"),
+    ("frequency", "integer NOT NULL"),
+    ("monetary_cents", "bigint NOT NULL"),
+    ("lifetime_sales", "integer NOT NULL"),
+    ("first_sale", "date"),
+    ("last_sale", "date"),
+    ("apple", "varchar(8) NOT NULL"),
+    ("rfm_segment", "varchar(24) NOT NULL"),
+    ("r_stage", "varchar(10) NOT NULL"),
+    ("membership", "varchar(12) NOT NULL"),
+    ("rhythm", "varchar(12) NOT NULL"),
+    ("remark_key", "bigint NOT NULL"),
+    ("remarks_recomputed", "boolean NOT NULL"),
+    ("remark_store_account", "varchar(64) NOT NULL"),
+    ("remark_personal_account", "varchar(64) NOT NULL"),
 ]
-# NULL in the stage = the remark's inputs did not change: keep the stored name.
-KEPT_WHEN_NULL = ["remark_store_account", "remark_personal_account"]
+CHANGE_STAGE_TABLE = "segmentation_relabel_stage_changes"
+CHANGE_STAGE_COLUMNS = [
+    ("customer_id", "bigint NOT NULL"),
+    ("grp", "varchar(12) NOT NULL"),
+    ("from_code", "varchar(24) NOT NULL"),
+    ("to_code", "varchar(24) NOT NULL"),
+]
 CHANGE_GROUPS = [LabelChange.Group.APPLE, LabelChange.Group.RFM_SEGMENT, LabelChange.Group.R_STAGE]
 COUNTED_GROUPS = ["apple", "rfm_segment", "r_stage", "membership", "rhythm"]
 
@@ -169,311 +187,168 @@ def _abbreviations(frame: pd.DataFrame, abbreviation_of) -> np.ndarray:
 
 
 def remark_names(frame: pd.DataFrame) -> pd.DataFrame:
-    """Standard WeChat remark names of each row of `frame`: remark_store_account,
-    remark_personal_account (None = unchanged, keep the stored one) and remark_key.
+    """Standard WeChat remark names of each row of `frame`: remark_key, remarks_recomputed,
+    remark_store_account and remark_personal_account ('' where not recomputed: keep the stored).
 
     `frame` holds the fan columns of `selectors.FAN_COLUMNS` and the classified labels. The
     rules are `tagging.remarks` (SPEC §3). A fan's names are recomputed only when the hash of
-    their inputs (guide abbreviation, name, dates, apple, old/new fan, referrer, the remark
-    settings and rules) differs from the stored `remark_key`: nightly, that is a few fans.
+    their inputs (her own: `remark_inputs_hash`; computed: apple, old/new fan, first sale; the
+    remark settings and rules) differs from the stored one: nightly, a few fans, whose names
+    and guides are then read.
     """
-    store_remark = tagging_remarks.store_account_remark
-    personal_remark = tagging_remarks.personal_account_remark
-    out = pd.DataFrame(index=frame.index)
-    abbreviation = _abbreviations(frame, tagging_remarks.guide_abbreviation)
-    first_date = frame["member_since"].fillna(frame["first_sale"])
     inputs = pd.DataFrame(
         {
-            "abbreviation": abbreviation,
-            "name": frame["name"],
-            "first_date": first_date,
+            "fan": frame["remark_inputs_hash"],
             "apple": frame["apple"],
             "old_fan": frame["lifetime_sales"] >= 2,
             "first_sale": frame["first_sale"],
-            "referrer": frame["referrer_name"],
         }
     )
     key = pd.util.hash_pandas_object(inputs, index=False, hash_key=_remark_salt()).to_numpy()
     key = key.view("int64")
-    if "remark_key" in frame:
-        present = frame["remark_key"].notna().to_numpy()
-        stored = frame["remark_key"].fillna(0).to_numpy(dtype="int64")
-        stale = ~present | (stored != key)
-    else:
-        stale = np.ones(len(frame), dtype=bool)
-    store_names = np.full(len(frame), None, dtype=object)
-    personal_names = np.full(len(frame), None, dtype=object)
+    stale = (frame["has_remark_key"].to_numpy() == 0) | (frame["old_remark_key"].to_numpy() != key)
     rows = np.flatnonzero(stale)
-    names = frame["name"].to_numpy()
-    apples = frame["apple"].to_numpy()
-    lifetime = frame["lifetime_sales"].to_numpy()
-    referrers = frame["referrer_name"].to_numpy()
-    first_dates = first_date.to_numpy()
-    first_sales = frame["first_sale"].to_numpy()
-    abbreviations = abbreviation
-    for i in rows:
-        first = _as_date(first_sales[i])
-        store_names[i] = store_remark(
-            abbreviation=abbreviations[i], fan_name=names[i], first_date=_as_date(first_dates[i])
+    fans = selectors.remark_inputs(frame["customer_id"].to_numpy()[rows])
+    abbreviations = _abbreviations(fans, tagging_remarks.guide_abbreviation)
+    first_sales = frame["first_sale"].to_numpy()[rows]
+    first_dates = fans["member_since"].to_numpy()
+    first_dates = np.where(np.isnat(first_dates), first_sales, first_dates)
+    apples = frame["apple"].to_numpy()[rows]
+    lifetime = frame["lifetime_sales"].to_numpy()[rows]
+    store_names = np.full(len(frame), "", dtype=object)
+    personal_names = np.full(len(frame), "", dtype=object)
+    for j, (i, name, referrer) in enumerate(
+        zip(rows, fans["name"].to_numpy(), fans["referrer_name"].to_numpy(), strict=True)
+    ):
+        store_names[i] = tagging_remarks.store_account_remark(
+            abbreviation=abbreviations[j], fan_name=name, first_date=_as_date(first_dates[j])
         )
-        personal_names[i] = personal_remark(
-            fan_name=names[i],
-            apple=apples[i],
-            lifetime_sales=int(lifetime[i]),
-            first_sale=first,
-            referrer_name=referrers[i],
+        personal_names[i] = tagging_remarks.personal_account_remark(
+            fan_name=name,
+            apple=apples[j],
+            lifetime_sales=int(lifetime[j]),
+            first_sale=_as_date(first_sales[j]),
+            referrer_name=referrer,
         )
+    out = pd.DataFrame(index=frame.index)
+    out["remark_key"] = key
+    out["remarks_recomputed"] = stale
     out["remark_store_account"] = store_names
     out["remark_personal_account"] = personal_names
-    out["remark_key"] = key
     return out
 
 
-# --- staging and switch -------------------------------------------------------------------------
+# --- what changed, staging and switch -----------------------------------------------------------
 
 
-def _create_stage(cursor) -> None:
-    temp = "TEMPORARY "
-    cursor.execute(f"DROP TABLE IF EXISTS {STAGE_TABLE}")
-    cursor.execute(
-        f"""CREATE {temp}TABLE {STAGE_TABLE} (
-            customer_id bigint PRIMARY KEY,
-            recency_days integer,
-            frequency integer NOT NULL,
-            monetary_cents bigint NOT NULL,
-            lifetime_sales integer NOT NULL,
-            first_sale date,
-            last_sale date,
-            apple varchar(8) NOT NULL,
-            rfm_segment varchar(24) NOT NULL,
-            r_stage varchar(10) NOT NULL,
-            membership varchar(12) NOT NULL,
-            rhythm varchar(12) NOT NULL,
-            remark_store_account varchar(64),
-            remark_personal_account varchar(64),
-            remark_key bigint
-        )"""
-    )
-
-
-RAW_STAGE_TABLE = "segmentation_relabel_stage_raw"
-REMARK_STAGE_TABLE = "segmentation_relabel_stage_remarks"
-NULL_INT4 = -(2**31)
-NULL_INT8 = -(2**63)
-# (column, PostgreSQL type, numpy big-endian type) of the binary COPY; dates as day numbers,
-# labels as their codes in rules.CATEGORIES.
-RAW_COLUMNS = [
-    ("customer_id", "bigint", ">i8"),
-    ("recency_days", "integer", ">i4"),
-    ("frequency", "integer", ">i4"),
-    ("monetary_cents", "bigint", ">i8"),
-    ("lifetime_sales", "integer", ">i4"),
-    ("first_sale", "integer", ">i4"),
-    ("last_sale", "integer", ">i4"),
-    ("apple", "smallint", ">i2"),
-    ("rfm_segment", "smallint", ">i2"),
-    ("r_stage", "smallint", ">i2"),
-    ("membership", "smallint", ">i2"),
-    ("rhythm", "smallint", ">i2"),
-    ("remark_key", "bigint", ">i8"),
-]
-
-
-def _binary_copy_rows(columns: dict[str, np.ndarray]) -> bytes:
-    """PostgreSQL binary COPY data for fixed-width, non-null columns, built in one numpy pass."""
-    fields = [("count", ">i2")]
-    for name, _, kind in RAW_COLUMNS:
-        fields += [(f"{name}__len", ">i4"), (name, kind)]
-    rows = np.empty(len(columns["customer_id"]), dtype=np.dtype(fields))
-    rows["count"] = len(RAW_COLUMNS)
-    for name, _, kind in RAW_COLUMNS:
-        rows[f"{name}__len"] = np.dtype(kind).itemsize
-        rows[name] = columns[name]
-    header = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
-    return header + rows.tobytes() + (-1).to_bytes(2, "big", signed=True)
-
-
-def _days(values: pd.Series) -> np.ndarray:
+def _day_numbers(values: pd.Series) -> np.ndarray:
+    """Dates as day numbers since 1970-01-01, selectors.MISSING where there is none."""
     days = values.to_numpy(dtype="datetime64[ns]").astype("datetime64[D]")
-    out = days.astype("int64")
-    out[np.isnat(days)] = NULL_INT4
-    return out
+    return np.where(np.isnat(days), selectors.MISSING, days.astype("int64"))
 
 
-def _stage_postgresql(cursor, labels: pd.DataFrame) -> None:
-    """Binary COPY of the numbers and label codes, a CSV COPY of the recomputed remark names
-    only, and a temp view STAGE_TABLE that shows them as CustomerLabels values."""
-    cursor.execute(f"DROP VIEW IF EXISTS {STAGE_TABLE}")
-    cursor.execute(f"DROP TABLE IF EXISTS {RAW_STAGE_TABLE}, {REMARK_STAGE_TABLE}")
-    cursor.execute(
-        f"CREATE TEMPORARY TABLE {RAW_STAGE_TABLE} ("
-        + ", ".join(f"{name} {pg_type} NOT NULL" for name, pg_type, _ in RAW_COLUMNS)
-        + ", PRIMARY KEY (customer_id))"
-    )
-    key = labels["remark_key"]
-    columns = {
-        "customer_id": labels["customer_id"].to_numpy(dtype="int64"),
-        "recency_days": labels["recency_days"].to_numpy(dtype="int64", na_value=NULL_INT4),
-        "frequency": labels["frequency"].to_numpy(dtype="int64"),
-        "monetary_cents": labels["monetary_cents"].to_numpy(dtype="int64"),
-        "lifetime_sales": labels["lifetime_sales"].to_numpy(dtype="int64"),
-        "first_sale": _days(labels["first_sale"]),
-        "last_sale": _days(labels["last_sale"]),
-        "remark_key": pd.array(key, dtype="Int64").to_numpy(dtype="int64", na_value=NULL_INT8),
+def rows_to_write(labels: pd.DataFrame) -> np.ndarray:
+    """Which fans' labels rows the switch writes: those without a row, and those where any
+    stored value (`selectors.STORED_COLUMNS`) differs from the one read with the fans."""
+    new = {
+        "first_sale": _day_numbers(labels["first_sale"]),
+        "last_sale": _day_numbers(labels["last_sale"]),
+        **{group: labels[group].cat.codes.to_numpy() for group in rules.CATEGORIES},
     }
-    for group, categories in rules.CATEGORIES.items():
-        codes = pd.Categorical(labels[group], categories=categories).codes
-        if (codes < 0).any():
-            raise ValueError(f"unknown {group} code")
-        columns[group] = codes
-    cursor.cursor.copy_expert(
-        f"COPY {RAW_STAGE_TABLE} FROM STDIN WITH (FORMAT binary)",
-        io.BytesIO(_binary_copy_rows(columns)),
-    )
-    cursor.execute(
-        f"CREATE TEMPORARY TABLE {REMARK_STAGE_TABLE} (customer_id bigint PRIMARY KEY, "
-        "remark_store_account varchar(64) NOT NULL, remark_personal_account varchar(64) NOT NULL)"
-    )
-    recomputed = labels.loc[
-        labels["remark_store_account"].notna(),
-        ["customer_id", "remark_store_account", "remark_personal_account"],
-    ]
-    if len(recomputed):
-        buffer = io.StringIO()
-        recomputed.to_csv(buffer, index=False, header=False)
-        buffer.seek(0)
-        cursor.cursor.copy_expert(f"COPY {REMARK_STAGE_TABLE} FROM STDIN WITH (FORMAT csv)", buffer)
-    cursor.execute(f"ANALYZE {RAW_STAGE_TABLE}")
-    cursor.execute(f"ANALYZE {REMARK_STAGE_TABLE}")
-
-    def label(group: str) -> str:
-        values = ", ".join(f"'{code}'" for code in rules.CATEGORIES[group])
-        return f"(ARRAY[{values}]::varchar[])[r.{group} + 1] AS {group}"
-
-    def day(column: str) -> str:
-        return f"DATE '1970-01-01' + NULLIF(r.{column}, {NULL_INT4}) AS {column}"
-
-    cursor.execute(
-        f"""CREATE TEMPORARY VIEW {STAGE_TABLE} AS
-            SELECT r.customer_id, NULLIF(r.recency_days, {NULL_INT4}) AS recency_days,
-                   r.frequency, r.monetary_cents, r.lifetime_sales,
-                   {day("first_sale")}, {day("last_sale")},
-                   {", ".join(label(group) for group in rules.CATEGORIES)},
-                   m.remark_store_account, m.remark_personal_account,
-                   NULLIF(r.remark_key, {NULL_INT8}) AS remark_key
-              FROM {RAW_STAGE_TABLE} r
-              LEFT JOIN {REMARK_STAGE_TABLE} m ON m.customer_id = r.customer_id"""
-    )
-
-
-NEW_STAGE_TABLE = "segmentation_relabel_stage_new"
-CHANGE_STAGE_TABLE = "segmentation_relabel_stage_changes"
+    write = labels["has_labels"].to_numpy() == 0
+    write |= labels["has_remark_key"].to_numpy() == 0
+    for column in selectors.STORED_COLUMNS:
+        values = new[column] if column in new else labels[column].to_numpy()
+        write |= values != labels[f"old_{column}"].to_numpy()
+    return write
 
 
 def changed_labels(labels: pd.DataFrame) -> pd.DataFrame:
-    """(customer_id, group, from_code, to_code) of fans with a labels row whose apple, segment or
+    """(customer_id, grp, from_code, to_code) of fans with a labels row whose apple, segment or
     stage differs from the one read with the fans (a fan's first row is not a change)."""
     parts = []
-    has_row = labels["has_labels"].to_numpy(dtype=bool)
+    has_row = labels["has_labels"].to_numpy() == 1
     for group in CHANGE_GROUPS:
-        old = labels[f"old_{group}"].to_numpy(dtype=object)
-        new = labels[str(group)].astype(object).to_numpy()
+        codes = np.asarray(rules.CATEGORIES[group], dtype=object)
+        old = labels[f"old_{group}"].to_numpy()
+        new = labels[str(group)].cat.codes.to_numpy()
         moved = has_row & (old != new)
         parts.append(
             pd.DataFrame(
                 {
                     "customer_id": labels["customer_id"].to_numpy()[moved],
-                    "group": str(group),
-                    "from_code": old[moved],
-                    "to_code": new[moved],
+                    "grp": str(group),
+                    "from_code": np.where(old[moved] >= 0, codes[old[moved]], ""),
+                    "to_code": codes[new[moved]],
                 }
             )
         )
     return pd.concat(parts, ignore_index=True)
 
 
-def _stage_small(cursor, table: str, columns: list[tuple[str, str]], frame: pd.DataFrame) -> None:
-    """A temp table for a few rows (new fans, changes): COPY on PostgreSQL, else executemany."""
+def _sqlite_value(value):
+    if value is None or value is pd.NaT or (isinstance(value, float) and np.isnan(value)):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.date().isoformat()
+    if isinstance(value, np.integer | np.bool_):
+        return value.item()
+    return value
+
+
+def _stage(cursor, table: str, columns: list[tuple[str, str]], frame: pd.DataFrame) -> None:
+    """A temporary table `table` holding `frame`'s `columns`.
+
+    PostgreSQL: one CSV COPY (text columns FORCE_NOT_NULL: an empty field is '', not NULL; only
+    the dates can be NULL). SQLite: executemany.
+    """
     cursor.execute(f"DROP TABLE IF EXISTS {table}")
     cursor.execute(
         f"CREATE TEMPORARY TABLE {table} (" + ", ".join(f"{n} {t}" for n, t in columns) + ")"
     )
     if not len(frame):
         return
-    names = [n for n, _ in columns]
+    names = [name for name, _ in columns]
     if connection.vendor == "postgresql":
+        texts = [name for name, kind in columns if kind.startswith("varchar")]
         buffer = io.StringIO()
-        frame[names].to_csv(buffer, index=False, header=False)
+        frame[names].to_csv(buffer, index=False, header=False, date_format="%Y-%m-%d")
         buffer.seek(0)
-        cursor.cursor.copy_expert(f"COPY {table} FROM STDIN WITH (FORMAT csv)", buffer)
+        cursor.cursor.copy_expert(
+            f"COPY {table} FROM STDIN WITH (FORMAT csv, FORCE_NOT_NULL ({', '.join(texts)}))",
+            buffer,
+        )
         cursor.execute(f"ANALYZE {table}")
         return
     rows = [
-        tuple(int(v) if isinstance(v, np.integer) else v for v in row)
-        for row in frame[names].itertuples(index=False, name=None)
+        tuple(_sqlite_value(v) for v in row)
+        for row in frame[names].astype(object).itertuples(index=False, name=None)
     ]
     placeholders = ", ".join(["%s"] * len(names))
     cursor.executemany(f"INSERT INTO {table} VALUES ({placeholders})", rows)
 
 
-def stage_labels(labels: pd.DataFrame) -> None:
-    """Load the classified labels (STAGE_COLUMNS) into the session's staging table, with the
-    fans that have no labels row yet and the label changes (both small, computed in pandas).
-
-    PostgreSQL: binary COPY (see `_stage_postgresql`); SQLite: executemany (correctness only).
-    """
+def stage_labels(rows: pd.DataFrame) -> None:
+    """Load the rows to write and their label changes into the session's staging tables."""
     with connection.cursor() as cursor:
-        new = labels.loc[~labels["has_labels"].to_numpy(dtype=bool), ["customer_id"]]
-        _stage_small(cursor, NEW_STAGE_TABLE, [("customer_id", "bigint PRIMARY KEY")], new)
-        _stage_small(
-            cursor,
-            CHANGE_STAGE_TABLE,
-            [
-                ("customer_id", "bigint"),
-                ("grp", "varchar(12)"),
-                ("from_code", "varchar(24)"),
-                ("to_code", "varchar(24)"),
-            ],
-            changed_labels(labels).rename(columns={"group": "grp"}),
-        )
-        if connection.vendor == "postgresql":
-            _stage_postgresql(cursor, labels)
-            return
-        _create_stage(cursor)
-        rows = []
-        for record in labels[STAGE_COLUMNS].itertuples(index=False, name=None):
-            row = list(record)
-            row[1] = None if pd.isna(row[1]) else int(row[1])
-            row[5] = None if pd.isna(row[5]) else row[5].date().isoformat()
-            row[6] = None if pd.isna(row[6]) else row[6].date().isoformat()
-            for j in (0, 2, 3, 4):
-                row[j] = int(row[j])
-            row[14] = None if pd.isna(row[14]) else int(row[14])
-            rows.append(row)
-        placeholders = ", ".join(["%s"] * len(STAGE_COLUMNS))
-        cursor.executemany(
-            f"INSERT INTO {STAGE_TABLE} ({', '.join(STAGE_COLUMNS)}) VALUES ({placeholders})", rows
-        )
+        _stage(cursor, STAGE_TABLE, STAGE_COLUMNS, rows)
+        _stage(cursor, CHANGE_STAGE_TABLE, CHANGE_STAGE_COLUMNS, changed_labels(rows))
 
 
 def _drop_stage() -> None:
     with connection.cursor() as cursor:
-        cursor.execute(f"DROP TABLE IF EXISTS {NEW_STAGE_TABLE}")
+        cursor.execute(f"DROP TABLE IF EXISTS {STAGE_TABLE}")
         cursor.execute(f"DROP TABLE IF EXISTS {CHANGE_STAGE_TABLE}")
-        if connection.vendor == "postgresql":
-            cursor.execute(f"DROP VIEW IF EXISTS {STAGE_TABLE}")
-            cursor.execute(f"DROP TABLE IF EXISTS {RAW_STAGE_TABLE}, {REMARK_STAGE_TABLE}")
-        else:
-            cursor.execute(f"DROP TABLE IF EXISTS {STAGE_TABLE}")
 
 
-def switch_labels(*, run: RelabelRun, as_of: date) -> dict[str, dict[str, int]]:
-    """Apply the staging table to CustomerLabels; the caller holds the transaction.
+def switch_labels(
+    *, run: RelabelRun, as_of: date, store_ids: list[int] | None
+) -> dict[str, dict[str, int]]:
+    """Apply the staging tables; the caller holds the transaction.
 
-    1. LabelChange rows from the staged changes (computed in pandas against the labels read
-    with the fans); 2. one UPDATE … FROM of every existing row; 3. INSERT of the fans that had
-    no row (one created meanwhile by a registration was updated by 2.). Returns the change
-    counts per group, "from→to". Fans deleted meanwhile are skipped.
+    1. LabelChange rows from the staged changes; 2. one UPDATE … FROM of the staged fans' rows;
+    3. INSERT of the staged fans without a row (fans deleted meanwhile are skipped); 4. the
+    stores' `StoreLabelling.as_of`. Returns the change counts per group, "from→to".
     """
     labels = CustomerLabels._meta.db_table
     changes = LabelChange._meta.db_table
@@ -484,19 +359,23 @@ def switch_labels(*, run: RelabelRun, as_of: date) -> dict[str, dict[str, int]]:
         else "(s.monetary_cents / 100.0)"
     )
     exists = f"EXISTS (SELECT 1 FROM {customers} c WHERE c.id = s.customer_id)"
-    copied = [c for c in STAGE_COLUMNS if c not in ("customer_id", "monetary_cents")]
+    remarks = ["remark_store_account", "remark_personal_account"]
+    copied = [
+        name
+        for name, _ in STAGE_COLUMNS
+        if name not in ("customer_id", "monetary_cents", "remarks_recomputed", *remarks)
+    ]
     assignments = ", ".join(
-        ["as_of = %(as_of)s", f"monetary = {money}"]
+        [f"monetary = {money}"]
+        + [f"{c} = s.{c}" for c in copied]
         + [
-            f"{c} = COALESCE(s.{c}, {labels}.{c})" if c in KEPT_WHEN_NULL else f"{c} = s.{c}"
-            for c in copied
+            f"{c} = CASE WHEN s.remarks_recomputed THEN s.{c} ELSE {labels}.{c} END"
+            for c in remarks
         ]
     )
-    label_columns = ["customer_id", "as_of", "monetary", *copied]
-    values = ["s.customer_id", "%(as_of)s", money] + [
-        f"COALESCE(s.{c}, '')" if c in KEPT_WHEN_NULL else f"s.{c}" for c in copied
-    ]
-    params = {"run": run.pk, "as_of": as_of}
+    columns = ["customer_id", "monetary", *copied, *remarks]
+    values = ["s.customer_id", money, *(f"s.{c}" for c in copied + remarks)]
+    params = {"run": run.pk}
     with connection.cursor() as cursor:
         cursor.execute(
             f'INSERT INTO {changes} (run_id, customer_id, "group", from_code, to_code) '
@@ -505,15 +384,14 @@ def switch_labels(*, run: RelabelRun, as_of: date) -> dict[str, dict[str, int]]:
             params,
         )
         cursor.execute(
-            f"UPDATE {labels} SET {assignments} FROM {STAGE_TABLE} s WHERE {labels}.customer_id = s.customer_id",
+            f"UPDATE {labels} SET {assignments} FROM {STAGE_TABLE} s "
+            f"WHERE {labels}.customer_id = s.customer_id",
             params,
         )
         _checkpoint("switch_updated")
         cursor.execute(
-            f"""INSERT INTO {labels} ({", ".join(label_columns)})
-                SELECT {", ".join(values)} FROM {STAGE_TABLE} s
-                  JOIN {NEW_STAGE_TABLE} n ON n.customer_id = s.customer_id
-                 WHERE {exists}
+            f"""INSERT INTO {labels} ({", ".join(columns)})
+                SELECT {", ".join(values)} FROM {STAGE_TABLE} s WHERE {exists}
                 ON CONFLICT (customer_id) DO NOTHING""",
             params,
         )
@@ -525,6 +403,13 @@ def switch_labels(*, run: RelabelRun, as_of: date) -> dict[str, dict[str, int]]:
         counts: dict[str, dict[str, int]] = {str(g): {} for g in CHANGE_GROUPS}
         for group, from_code, to_code, n in cursor.fetchall():
             counts[group][f"{from_code}→{to_code}"] = n
+    stores = store_ids if store_ids is not None else Store.objects.values_list("pk", flat=True)
+    StoreLabelling.objects.bulk_create(
+        [StoreLabelling(store_id=pk, as_of=as_of) for pk in stores],
+        update_conflicts=True,
+        unique_fields=["store"],
+        update_fields=["as_of"],
+    )
     return counts
 
 
@@ -580,7 +465,7 @@ def compute_labels(
         labels = rules.classify(
             inputs[rules.INPUT_COLUMNS], as_of=as_of, red_min_spend=settings.APPLE_RED_MIN_SPEND
         )
-        for column in selectors.FAN_COLUMNS[1:]:
+        for column, _ in selectors.FAN_COLUMNS[1:]:
             labels[column] = inputs[column].to_numpy()
         if store_ids is not None:
             labels = labels[labels["store_id"].isin(store_ids)].reset_index(drop=True)
@@ -640,20 +525,24 @@ def write_labels(
     timer: _Timer,
     store_ids: list[int] | None = None,
 ) -> RelabelRun:
-    """Stage `labels` and switch them in one transaction, recording the run as succeeded.
+    """Stage the rows of `labels` that changed and switch them in one transaction, recording
+    the run as succeeded.
 
     `store_ids`: `labels` covers only those stores' fans; fact labels are refreshed for them only.
     """
     try:
+        with timer.phase("diff"):
+            rows = labels[rows_to_write(labels)]
         with timer.phase("stage"):
-            stage_labels(labels)
+            stage_labels(rows)
         with _job_transaction():  # one transaction: switch, fact labels, run record
             with timer.phase("switch"):
-                change_counts = switch_labels(run=run, as_of=as_of)
+                change_counts = switch_labels(run=run, as_of=as_of, store_ids=store_ids)
             with timer.phase("facts"):
                 run.error = _refresh_fact_labels(store_ids=store_ids)
             run.status = RelabelRun.Status.SUCCEEDED
             run.fans_labelled = len(labels)
+            run.rows_written = len(rows)
             run.change_counts = change_counts
             run.label_counts = label_counts(labels)
             run.finished_at = timezone.now()
@@ -812,7 +701,7 @@ def aggregate_part(*, run_id: int, as_of: date, store_ids: list[int]) -> int:
     """
     selectors.ensure_parts_table()
     params = {**selectors.cutoffs(as_of=as_of), "run": run_id}
-    columns = ", ".join(selectors.AGGREGATE_COLUMNS)
+    columns = ", ".join(name for name, _ in selectors.AGGREGATE_COLUMNS)
     customers = Customer._meta.db_table
     ids = ",".join(str(int(i)) for i in store_ids) or "NULL"
     with _job_transaction(), connection.cursor() as cursor:
@@ -845,7 +734,9 @@ def finish_distributed(*, run_id: int, as_of: date) -> RelabelRun:
                 as_of=as_of,
                 store_ids=None,
                 timer=_Timer(None),
-                aggregates=lambda: selectors.buyer_aggregates_from_parts(run_id=run_id),
+                aggregates=lambda: selectors.buyer_aggregates_from_parts(
+                    run_id=run_id, as_of=as_of
+                ),
             )
         finally:
             selectors.drop_parts(run_id=run_id)

@@ -5,7 +5,7 @@ from datetime import date
 import pytest
 
 from customers.models import Customer
-from segmentation.models import CustomerLabels
+from segmentation.models import CustomerLabels, StoreLabelling
 from tagging.models import CustomerTag, Tag
 from tests.factories import make_customer, make_staff
 
@@ -270,8 +270,9 @@ def test_the_detail_has_every_spec_field(pos, store):
     fan = make_customer(
         store=store, birth_calendar="lunar", birth_year=1990, birth_month=8, birth_day=15
     )
+    StoreLabelling.objects.create(store=store, as_of=date(2026, 1, 31))
     CustomerLabels.objects.create(
-        customer=fan, as_of=date(2026, 1, 31), recency_days=3, frequency=2, monetary="3200.00",
+        customer=fan, frequency=2, monetary="3200.00",
         lifetime_sales=4, first_sale=date(2024, 3, 15), last_sale=date(2026, 1, 28), apple="red",
         remark_store_account="WXL-张三-VIP-20240315", remark_personal_account="张三-红苹果-20240315",
     )  # fmt: skip

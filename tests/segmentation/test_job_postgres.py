@@ -13,7 +13,7 @@ import pytest
 from django.db import connection, connections
 
 from segmentation import services
-from segmentation.models import CustomerLabels, RelabelRun
+from segmentation.models import CustomerLabels, RelabelRun, StoreLabelling
 from segmentation.selectors import labels_checksum
 from segmentation.services import relabel
 from tests.factories import aware_dt, make_customer, make_order, make_store
@@ -77,23 +77,39 @@ def test_ten_concurrent_starts_do_the_work_once_and_skip_the_rest_at_once():
     statuses = sorted(run.status for run, _ in results)
     assert statuses == ["skipped"] * 9 + ["succeeded"]
     assert max(elapsed for run, elapsed in results if run.status == "skipped") < 1
-    assert CustomerLabels.objects.filter(as_of=AS_OF).count() == 30
+    assert CustomerLabels.objects.count() == 30
+    assert set(StoreLabelling.objects.values_list("as_of", flat=True)) == {AS_OF}
+
+
+# One statement, so one snapshot: the stores' labels date and a digest of every labels row.
+SNAPSHOT_SQL = """
+    SELECT MIN(s.as_of), MAX(s.as_of),
+           md5(string_agg(concat_ws(',', l.customer_id, l.apple, l.rfm_segment, l.r_stage,
+                                    l.frequency, l.monetary, l.last_sale), ';'
+                          ORDER BY l.customer_id))
+      FROM segmentation_customerlabels l
+      JOIN customers_customer c ON c.id = l.customer_id
+      JOIN segmentation_storelabelling s ON s.store_id = c.store_id
+"""
+
+
+def labels_snapshot() -> tuple:
+    with connection.cursor() as cursor:
+        cursor.execute(SNAPSHOT_SQL)
+        return cursor.fetchone()
 
 
 def test_a_reader_polling_during_a_run_never_sees_two_runs_mixed():
     brand(60)
     relabel(as_of=AS_OF)
+    before = labels_snapshot()
     seen: set[tuple] = set()
     stop = threading.Event()
 
     def poll() -> None:
         try:
             while not stop.is_set():
-                seen.add(
-                    tuple(
-                        CustomerLabels.objects.values_list("as_of", flat=True).distinct().order_by()
-                    )
-                )
+                seen.add(labels_snapshot())
         finally:
             connections.close_all()
 
@@ -106,12 +122,14 @@ def test_a_reader_polling_during_a_run_never_sees_two_runs_mixed():
             lambda phase: time.sleep(0.5) if phase == "switch_updated" else None,
         )
         reader.start()
-        run = relabel(as_of=AS_OF + timedelta(days=1))
+        run = relabel(as_of=AS_OF + timedelta(days=200))
     stop.set()
     reader.join(5)
+    after = labels_snapshot()
     assert run.status == RelabelRun.Status.SUCCEEDED
-    assert seen <= {(AS_OF,), (AS_OF + timedelta(days=1),)}
-    assert (AS_OF,) in seen
+    assert before[2] != after[2]  # the second run moved labels, so a mix would show
+    assert seen <= {before, after}
+    assert before in seen
 
 
 def test_sigkill_in_the_middle_of_the_switch_leaves_the_previous_labels_and_frees_the_lock():
@@ -153,7 +171,7 @@ def test_sigkill_in_the_middle_of_the_switch_leaves_the_previous_labels_and_free
             child.kill()
         child.stderr.close()
     assert labels_checksum() == before
-    assert set(CustomerLabels.objects.values_list("as_of", flat=True)) == {AS_OF}
+    assert set(StoreLabelling.objects.values_list("as_of", flat=True)) == {AS_OF}
     # The server notices the dead session and frees its advisory lock.
     deadline = time.monotonic() + 10
     run = relabel(as_of=AS_OF + timedelta(days=1))

@@ -10,7 +10,7 @@ from django.db import connection
 
 from customers.models import Customer, Order, Staff
 from segmentation import services
-from segmentation.models import CustomerLabels, LabelChange, RelabelRun
+from segmentation.models import CustomerLabels, LabelChange, RelabelRun, StoreLabelling
 from segmentation.selectors import labels_checksum, relabel_inputs
 from segmentation.services import relabel
 from tests.factories import aware_dt, make_customer, make_order, make_store
@@ -176,6 +176,54 @@ def test_a_rerun_for_the_same_day_gives_an_identical_checksum_and_no_changes(sto
     again = relabel(as_of=AS_OF)
     assert labels_checksum() == checksum
     assert again.change_counts == {"apple": {}, "rfm_segment": {}, "r_stage": {}}
+
+
+def test_a_rerun_for_the_same_day_writes_no_row(store):
+    fan = make_customer(store=store)
+    make_order(customer=fan, paid_at=at(AS_OF - timedelta(days=3)))
+    make_customer(store=store)
+    assert relabel(as_of=AS_OF).rows_written == 2
+    assert relabel(as_of=AS_OF).rows_written == 0
+
+
+def test_only_the_rows_whose_labels_moved_are_written(store):
+    buyer = make_customer(store=store)
+    make_customer(store=store)  # no sale: blossom, no segment, whatever the day
+    make_order(customer=buyer, paid_at=at(AS_OF - timedelta(days=30)))
+    relabel(as_of=AS_OF)
+    make_order(customer=buyer, paid_at=at(AS_OF), amount="80.00")
+    run = relabel(as_of=AS_OF)
+    assert (run.fans_labelled, run.rows_written) == (2, 1)
+    assert (labels_of(buyer).frequency, labels_of(buyer).apple) == (2, "yellow")
+
+
+def test_a_new_day_moves_recency_without_rewriting_the_row(store):
+    fan = make_customer(store=store)
+    make_order(customer=fan, paid_at=at(AS_OF - timedelta(days=10)))
+    relabel(as_of=AS_OF)
+    run = relabel(as_of=AS_OF + timedelta(days=5))
+    assert run.rows_written == 0
+    assert (labels_of(fan).as_of, labels_of(fan).recency_days) == (AS_OF + timedelta(days=5), 15)
+
+
+def test_runs_day_after_day_end_where_one_fresh_run_does(store, other_store):
+    for i in range(24):
+        fan = make_customer(store=store if i % 3 else other_store, is_opinion_leader=i == 5)
+        for j in range(i % 7):
+            make_order(
+                customer=fan,
+                paid_at=at(AS_OF - timedelta(days=(53 * j + 17 * i) % 420)),
+                amount=f"{37 * i + 11 * j}.50",
+                kind=Order.Kind.REFUND if j == 3 else Order.Kind.SALE,
+            )
+    for days in (0, 1, 40, 91, 200):
+        assert relabel(as_of=AS_OF + timedelta(days=days)).status == "succeeded"
+    day_after_day = labels_checksum()
+    CustomerLabels.objects.all().delete()
+    StoreLabelling.objects.all().delete()
+    fresh = relabel(as_of=AS_OF + timedelta(days=200))
+    assert fresh.rows_written == 24
+    assert labels_checksum() == day_after_day
 
 
 def test_a_fan_without_a_labels_row_gets_one(store):

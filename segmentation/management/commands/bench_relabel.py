@@ -5,7 +5,8 @@ on the same server, then in a fresh child process (so peak memory is the relabel
 generator's), one process per step, times:
 - the floor: a bare `GROUP BY customer_id` over the same orders into a temp table;
 - relabel #1 (on a new database: every labels row is inserted, every remark name computed);
-- relabel #2 for the next day (the nightly case: every row is updated), phase by phase;
+- relabel #2 for the next day, after a day of POS sales arrived (the nightly case: only rows
+  whose labels moved are rewritten), phase by phase;
 and prints each step's peak memory, client CPU time, the load average and the ratio of the
 relabel to the floor. Drops the database unless `--keep` (or `--reuse`: measure a kept one).
 """
@@ -32,6 +33,16 @@ FLOOR_SQL = """
       FROM customers_order
      WHERE paid_at < %(end)s
      GROUP BY customer_id
+"""
+# A day of POS sales before the nightly run: one sale each for `percent` % of the fans, the same
+# fans on every run (REPEATABLE), at noon of the new day; rerunning adds nothing.
+NEXT_DAY_SALES_SQL = """
+    INSERT INTO customers_order (created_at, updated_at, external_id, kind, amount, paid_at,
+                                 payment_method, channel, customer_id, guide_id, store_id)
+    SELECT now(), now(), 'BENCH-' || %(day)s || '-' || c.id, 'sale',
+           100 + (c.id %% 900), %(paid_at)s, 'card', 'pos', c.id, c.guide_id, c.store_id
+      FROM customers_customer c TABLESAMPLE BERNOULLI (%(percent)s) REPEATABLE (42)
+    ON CONFLICT DO NOTHING
 """
 
 
@@ -106,7 +117,9 @@ class Command(BaseCommand):
         try:
             connection.close()
             connection.settings_dict["NAME"] = self.database
-            if not options["reuse"]:
+            if options["reuse"]:  # a database kept by an older version may need migrating
+                call_command("migrate", verbosity=0, skip_checks=True)
+            else:
                 self.build(
                     customers=customers,
                     orders=orders,
@@ -174,12 +187,31 @@ class Command(BaseCommand):
 
     # --- child: timings ---------------------------------------------------------------------
 
+    def add_next_day_sales(self, day: date) -> None:
+        """As many sales as an average day of the brand's orders, paid on `day`."""
+        from segmentation.selectors import local_day_start
+
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT COUNT(*), MAX(paid_at) - MIN(paid_at), (SELECT COUNT(*) FROM customers_customer)"
+                " FROM customers_order WHERE external_id NOT LIKE 'BENCH-%%'"
+            )
+            orders, span, fans = cursor.fetchone()
+            per_day = orders / max(span.days, 1)
+            params = {
+                "day": day.isoformat(),
+                "paid_at": local_day_start(day) + timedelta(hours=12),
+                "percent": min(100.0, 100.0 * per_day / max(fans, 1)),
+            }
+            cursor.execute(NEXT_DAY_SALES_SQL, params)
+            self.stdout.write(f"a day of sales for {day}: {cursor.rowcount:,} new orders")
+
     def measure(self, *, today: date, step: str, floor: float) -> None:
         """One step in this (fresh) process: the floor, or relabel #1 / #2 (labels as_of today /
         the next day); prints wall time, CPU time of this process, peak RSS and the load."""
         from django.db import transaction
 
-        from segmentation.models import CustomerLabels, RelabelRun
+        from segmentation.models import RelabelRun, StoreLabelling
         from segmentation.selectors import cutoffs
         from segmentation.services import PG_JOB_SETTINGS, relabel
 
@@ -209,7 +241,9 @@ class Command(BaseCommand):
             self.stdout.write(f"FLOOR {min(floors):.3f}")
             return
         as_of = today if step == "first" else today + timedelta(days=1)
-        kind = "update" if CustomerLabels.objects.filter(as_of__isnull=False).exists() else "insert"
+        if step == "second":
+            self.add_next_day_sales(as_of)
+        kind = "nightly" if StoreLabelling.objects.exists() else "first: every row inserted"
         started = time.perf_counter()
         run = relabel(as_of=as_of)
         total = time.perf_counter() - started
@@ -219,7 +253,8 @@ class Command(BaseCommand):
         phases = "  ".join(f"{k} {v:.2f}" for k, v in run.timings.items() if k != "total")
         changed = sum(sum(c.values()) for c in run.change_counts.values())
         self.stdout.write(
-            f"relabel as of {as_of} ({kind} every row): {total:6.2f} s = {total / floor:4.2f} × floor"
-            f"  [{phases}]  {run.fans_labelled:,} fans, {changed:,} changes;"
+            f"relabel as of {as_of} ({kind}): {total:6.2f} s = {total / floor:4.2f} × floor"
+            f"  [{phases}]  {run.fans_labelled:,} fans, {run.rows_written:,} rows written,"
+            f" {changed:,} changes;"
             f" client CPU {usage.ru_utime + usage.ru_stime:.1f} s, peak RSS {_peak_mb():,.0f} MB; {load}"
         )

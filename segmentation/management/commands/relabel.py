@@ -41,7 +41,8 @@ class Command(BaseCommand):
             raise CommandError(f"relabel failed (run {run.pk}): {run.error}")
         self.stdout.write(
             self.style.SUCCESS(
-                f"run {run.pk}: {run.fans_labelled} fans labelled in {run.timings.get('total', 0):.2f} s"
+                f"run {run.pk}: {run.fans_labelled} fans labelled, {run.rows_written} labels rows"
+                f" written in {run.timings.get('total', 0):.2f} s"
             )
         )
         self.stdout.write("  seconds: " + ", ".join(f"{k} {v:.2f}" for k, v in run.timings.items()))

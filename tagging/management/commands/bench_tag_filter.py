@@ -204,9 +204,7 @@ class Command(BaseCommand):
                 exprs = [
                     values.get(
                         c,
-                        "NULL"
-                        if c in ("as_of", "recency_days", "first_sale", "last_sale")
-                        else "''",
+                        "NULL" if c in ("first_sale", "last_sale", "remark_key") else "''",
                     )
                     for c in label_cols
                 ]
