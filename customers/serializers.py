@@ -220,7 +220,9 @@ class CustomerWriteSerializer(serializers.Serializer):
     """Documents the fan fields a caller may write; the rules are `clean_customer_fields`."""
 
     name = serializers.CharField(max_length=50, required=False)
-    gender = serializers.ChoiceField(choices=Customer.Gender.choices, required=False, allow_blank=True)
+    gender = serializers.ChoiceField(
+        choices=Customer.Gender.choices, required=False, allow_blank=True
+    )
     birthday = BirthdaySerializer(allow_null=True, required=False)
     city = serializers.CharField(max_length=50, required=False, allow_blank=True)
     latitude = serializers.DecimalField(
