@@ -212,6 +212,8 @@ class Customer(TimestampedModel):
                 name="customer_birthday_idx",
             ),
             models.Index(fields=["name"], name="customer_name_idx"),
+            # The nightly relabel refreshes the fact labels of the fans saved since its last run.
+            models.Index(fields=["updated_at"], name="customer_updated_idx"),
         ]
 
     def __str__(self) -> str:

@@ -117,7 +117,7 @@ def classify(inputs: pd.DataFrame, *, as_of: date, red_min_spend: Decimal) -> pd
     CATEGORIES ('' means "no label"); missing metrics are <NA>/NaT. The population P of the RFM means and the membership ranks is every row with a
     sale on or before `as_of`, so pass all fans of the brand even when writing only some.
     """
-    frame = inputs.reset_index(drop=True)
+    frame = inputs  # read by position (to_numpy): no copy of the whole frame
     count = len(frame)
     as_of_day = int((np.datetime64(as_of, "D") - _EPOCH).astype("int64"))
 
@@ -187,12 +187,13 @@ def classify(inputs: pd.DataFrame, *, as_of: date, red_min_spend: Decimal) -> pd
             "frequency": frequency,
             "monetary_cents": monetary,
             "lifetime_sales": lifetime,
-            "first_sale": pd.to_datetime(frame["first_sale"]).dt.normalize(),
-            "last_sale": pd.to_datetime(frame["last_sale"]).dt.normalize(),
+            "first_sale": pd.to_datetime(frame["first_sale"]).dt.normalize().to_numpy(),
+            "last_sale": pd.to_datetime(frame["last_sale"]).dt.normalize().to_numpy(),
             "apple": pd.Categorical.from_codes(apple, categories=APPLES),
             "rfm_segment": pd.Categorical.from_codes(segment, categories=SEGMENTS),
             "r_stage": pd.Categorical.from_codes(stage, categories=STAGES),
             "membership": pd.Categorical.from_codes(membership, categories=MEMBERSHIPS),
             "rhythm": pd.Categorical.from_codes(rhythm, categories=RHYTHMS),
-        }
+        },
+        copy=False,
     )

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, QuerySet, Sum
 
-from customers.models import Customer, Order, Staff, Store
+from customers.models import Customer, Order, Store
 from segmentation.models import (
     Apple,
     AppleQuotaOverride,
@@ -24,7 +24,7 @@ from segmentation.models import (
     RStage,
     StoreLabelling,
 )
-from segmentation.rules import CATEGORIES, WINDOW_DAYS
+from segmentation.rules import WINDOW_DAYS
 
 # Seed 000 lists the tiers from the top: golden, red, yellow, green, blossom.
 APPLE_TIERS = [Apple.GOLDEN, Apple.RED, Apple.YELLOW, Apple.GREEN, Apple.BLOSSOM]
@@ -44,9 +44,7 @@ AGGREGATE_COLUMNS = [
     ("window_sales_cents", "int64"),
     ("window_refund_cents", "int64"),
 ]
-# The values of a fan's labels row the job computes; it rewrites a row only when one of them
-# differs from what the row holds (read with the fans as old_<column>; labels as their codes in
-# rules.CATEGORIES, dates as day numbers since 1970-01-01).
+# The values of a fan's labels row the job computes (and hashes into its labels_key).
 STORED_COLUMNS = [
     "frequency",
     "monetary_cents",
@@ -60,25 +58,18 @@ STORED_COLUMNS = [
     "rhythm",
     "remark_key",
 ]
-MISSING = -1  # in the fans' integer columns: no labels row, no date, no label
+MISSING = -1  # in the fans' integer columns: no value (no date, no guide, no referrer)
 # Every fan, all integers (name, numpy type): `fans_sql`'s columns, in order.
 FAN_COLUMNS = [
     ("customer_id", "int64"),
     ("store_id", "int64"),
     ("is_opinion_leader", "int16"),
-    ("remark_inputs_hash", "int64"),  # the fan's own remark inputs: name, dates, guide, referrer
-    ("has_labels", "int16"),
-    ("old_frequency", "int32"),
-    ("old_monetary_cents", "int64"),
-    ("old_lifetime_sales", "int32"),
-    ("old_first_sale", "int32"),
-    ("old_last_sale", "int32"),
-    ("old_apple", "int16"),
-    ("old_rfm_segment", "int16"),
-    ("old_r_stage", "int16"),
-    ("old_membership", "int16"),
-    ("old_rhythm", "int16"),
-    ("has_remark_key", "int16"),
+    ("name_hash", "int64"),  # of the fan's name: remark keys notice a renamed fan or referrer
+    ("member_since", "int32"),
+    ("guide_id", "int64"),
+    ("referrer_id", "int64"),
+    ("has_labels", "int16"),  # whether she has a labels row; its keys below (0 when NULL)
+    ("old_labels_key", "int64"),
     ("old_remark_key", "int64"),
 ]
 
@@ -160,54 +151,35 @@ def _day_number(vendor: str, expr: str) -> str:
 
 
 def fans_sql(*, vendor: str, store_ids: list[int] | None = None) -> str:
-    """Every fan (FAN_COLUMNS): one scan of the fans with their labels rows, all integers.
+    """Every fan (FAN_COLUMNS) with her labels row, all integers, in id order: one merge of
+    the two tables' primary keys.
 
-    The fan's own remark inputs are hashed in the database (`hashtextextended`, registered on
-    SQLite by segmentation.apps), so names are read only for the fans whose remarks are rebuilt.
-    Parameter: %(sep)s, the separator of the hashed fields.
+    Names are hashed in the database (`hashtextextended`, registered on SQLite by
+    segmentation.apps) and read only for the fans whose remark names are rebuilt.
     """
     customers = Customer._meta.db_table
     labels = CustomerLabels._meta.db_table
-    staff = Staff._meta.db_table
     where = ""
     if store_ids is not None:
         where = "WHERE c.store_id IN (" + (",".join(str(int(i)) for i in store_ids) or "NULL") + ")"
-    remark_inputs = " || %(sep)s || ".join(
-        f"COALESCE({expr}, '')"
-        for expr in (
-            "c.name",
-            "CAST(c.member_since AS TEXT)",
-            "g.name",
-            "g.abbreviation",
-            "CASE WHEN c.referrer_id IS NOT NULL THEN "
-            f"(SELECT r.name FROM {customers} r WHERE r.id = c.referrer_id) END",
-        )
-    )
 
-    def old(expr: str, column: str, kind: str) -> str:
-        return f"CAST(COALESCE({expr}, {MISSING}) AS {kind}) AS old_{column}"
-
-    def old_code(group: str) -> str:
-        cases = " ".join(f"WHEN '{code}' THEN {i}" for i, code in enumerate(CATEGORIES[group]))
-        return f"CAST(CASE l.{group} {cases} ELSE {MISSING} END AS SMALLINT) AS old_{group}"
+    def integer(expr: str, column: str, kind: str) -> str:
+        return f"CAST(COALESCE({expr}, {MISSING}) AS {kind}) AS {column}"
 
     return f"""
         SELECT CAST(c.id AS BIGINT) AS customer_id, CAST(c.store_id AS BIGINT) AS store_id,
                CAST(CASE WHEN c.is_opinion_leader THEN 1 ELSE 0 END AS SMALLINT) AS is_opinion_leader,
-               CAST(hashtextextended({remark_inputs}, 0) AS BIGINT) AS remark_inputs_hash,
+               CAST(hashtextextended(c.name, 0) AS BIGINT) AS name_hash,
+               {integer(_day_number(vendor, "c.member_since"), "member_since", "INTEGER")},
+               {integer("c.guide_id", "guide_id", "BIGINT")},
+               {integer("c.referrer_id", "referrer_id", "BIGINT")},
                CAST(CASE WHEN l.customer_id IS NULL THEN 0 ELSE 1 END AS SMALLINT) AS has_labels,
-               {old("l.frequency", "frequency", "INTEGER")},
-               {old("ROUND(l.monetary * 100)", "monetary_cents", "BIGINT")},
-               {old("l.lifetime_sales", "lifetime_sales", "INTEGER")},
-               {old(_day_number(vendor, "l.first_sale"), "first_sale", "INTEGER")},
-               {old(_day_number(vendor, "l.last_sale"), "last_sale", "INTEGER")},
-               {", ".join(old_code(group) for group in CATEGORIES)},
-               CAST(CASE WHEN l.remark_key IS NULL THEN 0 ELSE 1 END AS SMALLINT) AS has_remark_key,
+               CAST(COALESCE(l.labels_key, 0) AS BIGINT) AS old_labels_key,
                CAST(COALESCE(l.remark_key, 0) AS BIGINT) AS old_remark_key
           FROM {customers} c
           LEFT JOIN {labels} l ON l.customer_id = c.id
-          LEFT JOIN {staff} g ON g.id = c.guide_id
           {where}
+         ORDER BY c.id
     """
 
 
@@ -239,7 +211,7 @@ def integer_frame(sql: str, params: dict, *, columns: list[tuple[str, str]]) -> 
     if body % record.itemsize:
         raise ValueError("unexpected row layout in the binary COPY (a NULL or a wider type?)")
     rows = np.frombuffer(data, dtype=record, offset=19, count=body // record.itemsize)
-    return pd.DataFrame({name: rows[name].astype(kind) for name, kind in columns})
+    return pd.DataFrame({name: rows[name].astype(kind) for name, kind in columns}, copy=False)
 
 
 def _empty(columns: list[tuple[str, str]]) -> pd.DataFrame:
@@ -271,15 +243,15 @@ def _read_aggregates(sql: str, params: dict, *, as_of: date) -> pd.DataFrame:
             frame = pd.DataFrame.from_records(
                 cursor.fetchall(), columns=[name for name, _ in AGGREGATE_COLUMNS]
             )
-    out = pd.DataFrame({"customer_id": frame["customer_id"].astype("int64")})
+    out = {"customer_id": frame["customer_id"].to_numpy(dtype="int64")}
     out["last_sale"] = _local_dates(frame["last_sale_at"])
     out["first_sale"] = _local_dates(frame["first_sale_at"])
     out["window_first_sale"] = _local_dates(frame["window_first_sale_at"])
     window_start = pd.Timestamp(as_of - timedelta(days=WINDOW_DAYS - 1))
     out["window_last_sale"] = out["last_sale"].where(out["last_sale"] >= window_start)
     for column in ("frequency", "lifetime_sales", "window_sales_cents", "window_refund_cents"):
-        out[column] = frame[column].astype("int64")
-    return out
+        out[column] = frame[column].to_numpy(dtype="int64")
+    return pd.DataFrame({k: pd.Series(v).to_numpy() for k, v in out.items()}, copy=False)
 
 
 def buyer_aggregates(*, as_of: date, store_ids: list[int] | None = None) -> pd.DataFrame:
@@ -291,10 +263,21 @@ def buyer_aggregates(*, as_of: date, store_ids: list[int] | None = None) -> pd.D
 def fan_rows(*, store_ids: list[int] | None = None) -> pd.DataFrame:
     """Every fan (of `store_ids`) with what classifying, remark keys and the diff need (FAN_COLUMNS)."""
     sql = fans_sql(vendor=connection.vendor, store_ids=store_ids)
-    return integer_frame(sql, {"sep": REMARK_INPUT_SEPARATOR}, columns=FAN_COLUMNS)
+    return integer_frame(sql, {}, columns=FAN_COLUMNS)
 
 
-REMARK_INPUT_SEPARATOR = "\x1f"
+def name_hashes(customer_ids) -> dict[int, int]:
+    """`fans_sql`'s name_hash of a few fans (referrers outside the fans read)."""
+    customers = Customer._meta.db_table
+    ids = ",".join(str(int(i)) for i in customer_ids) or "NULL"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, CAST(hashtextextended(name, 0) AS BIGINT) FROM {customers} "
+            f"WHERE id IN ({ids})"
+        )
+        return dict(cursor.fetchall())
+
+
 REMARK_INPUT_COLUMNS = ["name", "member_since", "guide_name", "guide_abbreviation", "referrer_name"]
 
 
@@ -333,11 +316,19 @@ def remark_inputs(customer_ids: np.ndarray, *, chunk: int = 5_000) -> pd.DataFra
 
 
 def combine(fans: pd.DataFrame, aggregates: pd.DataFrame) -> pd.DataFrame:
-    """Every fan of `fans` with its buyer aggregates (zeros / NaT for fans with no sale)."""
-    frame = fans.merge(aggregates, on="customer_id", how="left", sort=False)
-    for column in ("frequency", "lifetime_sales", "window_sales_cents", "window_refund_cents"):
-        frame[column] = pd.to_numeric(frame[column]).fillna(0).astype("int64")
-    return frame
+    """Every fan of `fans` with its buyer aggregates (zeros / NaT for fans with no sale).
+
+    A positional lookup by customer id rather than `merge`: ~10× faster at 1M fans."""
+    position = pd.Index(aggregates["customer_id"]).get_indexer(fans["customer_id"])
+    buyer = position >= 0
+    columns = {name: fans[name].to_numpy() for name in fans.columns}
+    for name in aggregates.columns.drop("customer_id"):
+        values = aggregates[name].to_numpy()
+        columns[name] = np.full(len(position), 0, dtype=values.dtype)  # 0 or 1970-01-01
+        if values.dtype.kind == "M":
+            columns[name][:] = np.datetime64("NaT")
+        columns[name][buyer] = values[position[buyer]]
+    return pd.DataFrame(columns, copy=False)  # copy=False: no block consolidation (~0.5 s)
 
 
 PARTS_TABLE = "segmentation_relabel_aggregate_part"

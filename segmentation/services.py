@@ -34,7 +34,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from customers.models import Customer, Store
+from customers.models import Customer, Staff, Store
 from segmentation import rules, selectors
 from segmentation.models import CustomerLabels, LabelChange, RelabelRun, StoreLabelling
 from tagging import facts as tagging_facts
@@ -47,9 +47,15 @@ Progress = Callable[[str, float], None]
 # pg_try_advisory_lock key: the first 8 bytes of sha256("fanops.relabel") as a signed bigint.
 LOCK_KEY = int.from_bytes(hashlib.sha256(b"fanops.relabel").digest()[:8], "big", signed=True)
 STAGE_TABLE = "segmentation_relabel_stage"
-# Measured at 1M fans / 10M orders: without these the aggregate is sort-based (≈ 20 s) and JIT
-# compilation adds seconds to every big statement.
-PG_JOB_SETTINGS = ("SET LOCAL jit = off", "SET LOCAL work_mem = '256MB'")
+# Measured at 1M fans / 10M orders: without these the aggregate is sort-based (≈ 20 s), JIT
+# compilation adds seconds to every big statement, and the switch scans every labels row to
+# update the few thousand staged ones (the tables are cached: a random read costs little more
+# than a sequential one).
+PG_JOB_SETTINGS = (
+    "SET LOCAL jit = off",
+    "SET LOCAL work_mem = '256MB'",
+    "SET LOCAL random_page_cost = 1.1",
+)
 # Test hook: FANOPS_RELABEL_PAUSE="switch:30" sleeps 30 s inside that phase (kill -9 tests).
 PAUSE_ENV = "FANOPS_RELABEL_PAUSE"
 
@@ -57,6 +63,7 @@ PAUSE_ENV = "FANOPS_RELABEL_PAUSE"
 # cents); the remark names count only where `remarks_recomputed` (else the stored ones stay).
 STAGE_COLUMNS = [
     ("customer_id", "bigint PRIMARY KEY"),
+    ("has_labels", "boolean NOT NULL"),  # whether she had a labels row when the fans were read
     ("frequency", "integer NOT NULL"),
     ("monetary_cents", "bigint NOT NULL"),
     ("lifetime_sales", "integer NOT NULL"),
@@ -68,16 +75,10 @@ STAGE_COLUMNS = [
     ("membership", "varchar(12) NOT NULL"),
     ("rhythm", "varchar(12) NOT NULL"),
     ("remark_key", "bigint NOT NULL"),
+    ("labels_key", "bigint NOT NULL"),
     ("remarks_recomputed", "boolean NOT NULL"),
     ("remark_store_account", "varchar(64) NOT NULL"),
     ("remark_personal_account", "varchar(64) NOT NULL"),
-]
-CHANGE_STAGE_TABLE = "segmentation_relabel_stage_changes"
-CHANGE_STAGE_COLUMNS = [
-    ("customer_id", "bigint NOT NULL"),
-    ("grp", "varchar(12) NOT NULL"),
-    ("from_code", "varchar(24) NOT NULL"),
-    ("to_code", "varchar(24) NOT NULL"),
 ]
 CHANGE_GROUPS = [LabelChange.Group.APPLE, LabelChange.Group.RFM_SEGMENT, LabelChange.Group.R_STAGE]
 COUNTED_GROUPS = ["apple", "rfm_segment", "r_stage", "membership", "rhythm"]
@@ -186,19 +187,49 @@ def _abbreviations(frame: pd.DataFrame, abbreviation_of) -> np.ndarray:
     return np.asarray(by_guide + [""], dtype=object)[codes]
 
 
+def _referrer_name_hashes(frame: pd.DataFrame) -> np.ndarray:
+    """The name hash of each row's referrer (0 without one), looked up among the rows first."""
+    referrer = frame["referrer_id"].to_numpy()
+    names = frame["name_hash"].to_numpy()
+    position = pd.Index(frame["customer_id"]).get_indexer(referrer)
+    out = np.where(position >= 0, names[position], 0)
+    elsewhere = (position < 0) & (referrer != selectors.MISSING)
+    if elsewhere.any():  # referrers outside the rows (a run for some stores)
+        found = selectors.name_hashes(np.unique(referrer[elsewhere]))
+        out[elsewhere] = pd.Series(referrer[elsewhere]).map(found).fillna(0).to_numpy("int64")
+    return out
+
+
+def _guide_hashes(frame: pd.DataFrame) -> np.ndarray:
+    """A hash of each row's guide's name and abbreviation (0 without a guide)."""
+    guides = list(Staff.objects.values_list("pk", "name", "abbreviation"))
+    by_guide = dict(
+        zip(
+            [pk for pk, _, _ in guides],
+            pd.util.hash_array(np.asarray([f"{n}\x1f{a}" for _, n, a in guides], dtype=object)),
+            strict=True,
+        )
+    )
+    hashes = pd.Series(frame["guide_id"].to_numpy()).map(by_guide).fillna(0)
+    return hashes.to_numpy(dtype="uint64").view("int64")
+
+
 def remark_names(frame: pd.DataFrame) -> pd.DataFrame:
     """Standard WeChat remark names of each row of `frame`: remark_key, remarks_recomputed,
     remark_store_account and remark_personal_account ('' where not recomputed: keep the stored).
 
     `frame` holds the fan columns of `selectors.FAN_COLUMNS` and the classified labels. The
     rules are `tagging.remarks` (SPEC §3). A fan's names are recomputed only when the hash of
-    their inputs (her own: `remark_inputs_hash`; computed: apple, old/new fan, first sale; the
-    remark settings and rules) differs from the stored one: nightly, a few fans, whose names
-    and guides are then read.
+    their inputs (her name and member_since, her guide's name and abbreviation, her referrer's
+    name, apple, old/new fan, first sale, the remark settings and rules) differs from the
+    stored one: nightly, a few fans, whose names are then read.
     """
     inputs = pd.DataFrame(
         {
-            "fan": frame["remark_inputs_hash"],
+            "name": frame["name_hash"],
+            "member_since": frame["member_since"],
+            "guide": _guide_hashes(frame),
+            "referrer": _referrer_name_hashes(frame),
             "apple": frame["apple"],
             "old_fan": frame["lifetime_sales"] >= 2,
             "first_sale": frame["first_sale"],
@@ -206,7 +237,7 @@ def remark_names(frame: pd.DataFrame) -> pd.DataFrame:
     )
     key = pd.util.hash_pandas_object(inputs, index=False, hash_key=_remark_salt()).to_numpy()
     key = key.view("int64")
-    stale = (frame["has_remark_key"].to_numpy() == 0) | (frame["old_remark_key"].to_numpy() != key)
+    stale = (frame["has_labels"].to_numpy() == 0) | (frame["old_remark_key"].to_numpy() != key)
     rows = np.flatnonzero(stale)
     fans = selectors.remark_inputs(frame["customer_id"].to_numpy()[rows])
     abbreviations = _abbreviations(fans, tagging_remarks.guide_abbreviation)
@@ -241,49 +272,17 @@ def remark_names(frame: pd.DataFrame) -> pd.DataFrame:
 # --- what changed, staging and switch -----------------------------------------------------------
 
 
-def _day_numbers(values: pd.Series) -> np.ndarray:
-    """Dates as day numbers since 1970-01-01, selectors.MISSING where there is none."""
-    days = values.to_numpy(dtype="datetime64[ns]").astype("datetime64[D]")
-    return np.where(np.isnat(days), selectors.MISSING, days.astype("int64"))
+def labels_keys(labels: pd.DataFrame) -> np.ndarray:
+    """The labels_key of each row: a 64-bit hash of its `selectors.STORED_COLUMNS`."""
+    stored = labels[selectors.STORED_COLUMNS]
+    return pd.util.hash_pandas_object(stored, index=False).to_numpy().view("int64")
 
 
 def rows_to_write(labels: pd.DataFrame) -> np.ndarray:
-    """Which fans' labels rows the switch writes: those without a row, and those where any
-    stored value (`selectors.STORED_COLUMNS`) differs from the one read with the fans."""
-    new = {
-        "first_sale": _day_numbers(labels["first_sale"]),
-        "last_sale": _day_numbers(labels["last_sale"]),
-        **{group: labels[group].cat.codes.to_numpy() for group in rules.CATEGORIES},
-    }
-    write = labels["has_labels"].to_numpy() == 0
-    write |= labels["has_remark_key"].to_numpy() == 0
-    for column in selectors.STORED_COLUMNS:
-        values = new[column] if column in new else labels[column].to_numpy()
-        write |= values != labels[f"old_{column}"].to_numpy()
-    return write
-
-
-def changed_labels(labels: pd.DataFrame) -> pd.DataFrame:
-    """(customer_id, grp, from_code, to_code) of fans with a labels row whose apple, segment or
-    stage differs from the one read with the fans (a fan's first row is not a change)."""
-    parts = []
-    has_row = labels["has_labels"].to_numpy() == 1
-    for group in CHANGE_GROUPS:
-        codes = np.asarray(rules.CATEGORIES[group], dtype=object)
-        old = labels[f"old_{group}"].to_numpy()
-        new = labels[str(group)].cat.codes.to_numpy()
-        moved = has_row & (old != new)
-        parts.append(
-            pd.DataFrame(
-                {
-                    "customer_id": labels["customer_id"].to_numpy()[moved],
-                    "grp": str(group),
-                    "from_code": np.where(old[moved] >= 0, codes[old[moved]], ""),
-                    "to_code": codes[new[moved]],
-                }
-            )
-        )
-    return pd.concat(parts, ignore_index=True)
+    """Which fans' labels rows the switch writes: those without a row, and those whose new
+    values hash differently from the row's `labels_key` (labels must hold its new keys)."""
+    new_row = labels["has_labels"].to_numpy() == 0
+    return new_row | (labels["labels_key"].to_numpy() != labels["old_labels_key"].to_numpy())
 
 
 def _sqlite_value(value):
@@ -318,7 +317,6 @@ def _stage(cursor, table: str, columns: list[tuple[str, str]], frame: pd.DataFra
             f"COPY {table} FROM STDIN WITH (FORMAT csv, FORCE_NOT_NULL ({', '.join(texts)}))",
             buffer,
         )
-        cursor.execute(f"ANALYZE {table}")
         return
     rows = [
         tuple(_sqlite_value(v) for v in row)
@@ -329,26 +327,25 @@ def _stage(cursor, table: str, columns: list[tuple[str, str]], frame: pd.DataFra
 
 
 def stage_labels(rows: pd.DataFrame) -> None:
-    """Load the rows to write and their label changes into the session's staging tables."""
+    """Load the rows to write into the session's staging table."""
     with connection.cursor() as cursor:
         _stage(cursor, STAGE_TABLE, STAGE_COLUMNS, rows)
-        _stage(cursor, CHANGE_STAGE_TABLE, CHANGE_STAGE_COLUMNS, changed_labels(rows))
 
 
 def _drop_stage() -> None:
     with connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS {STAGE_TABLE}")
-        cursor.execute(f"DROP TABLE IF EXISTS {CHANGE_STAGE_TABLE}")
 
 
 def switch_labels(
     *, run: RelabelRun, as_of: date, store_ids: list[int] | None
 ) -> dict[str, dict[str, int]]:
-    """Apply the staging tables; the caller holds the transaction.
+    """Apply the staging table; the caller holds the transaction.
 
-    1. LabelChange rows from the staged changes; 2. one UPDATE … FROM of the staged fans' rows;
-    3. INSERT of the staged fans without a row (fans deleted meanwhile are skipped); 4. the
-    stores' `StoreLabelling.as_of`. Returns the change counts per group, "from→to".
+    1. LabelChange rows: staged fans whose labels row holds another apple, segment or stage
+    (a fan's first row is not a change); 2. one UPDATE … FROM of the staged fans' rows; 3. INSERT
+    of the staged fans without a row (fans deleted meanwhile are skipped); 4. the stores'
+    `StoreLabelling.as_of`. Returns the change counts per group, "from→to".
     """
     labels = CustomerLabels._meta.db_table
     changes = LabelChange._meta.db_table
@@ -363,7 +360,8 @@ def switch_labels(
     copied = [
         name
         for name, _ in STAGE_COLUMNS
-        if name not in ("customer_id", "monetary_cents", "remarks_recomputed", *remarks)
+        if name
+        not in ("customer_id", "has_labels", "monetary_cents", "remarks_recomputed", *remarks)
     ]
     assignments = ", ".join(
         [f"monetary = {money}"]
@@ -376,11 +374,23 @@ def switch_labels(
     columns = ["customer_id", "monetary", *copied, *remarks]
     values = ["s.customer_id", money, *(f"s.{c}" for c in copied + remarks)]
     params = {"run": run.pk}
+    groups = " UNION ALL ".join(f"SELECT '{group}' AS grp" for group in CHANGE_GROUPS)
+
+    def of(row: str) -> str:
+        return (
+            "CASE g.grp "
+            + " ".join(f"WHEN '{gr}' THEN {row}.{gr}" for gr in CHANGE_GROUPS)
+            + " END"
+        )
+
+    moved = (
+        f"SELECT %(run)s, s.customer_id, g.grp, {of('l')}, {of('s')} FROM {STAGE_TABLE} s "
+        f"JOIN {labels} l ON l.customer_id = s.customer_id CROSS JOIN ({groups}) g "
+        f"WHERE {of('l')} <> {of('s')}"
+    )
     with connection.cursor() as cursor:
         cursor.execute(
-            f'INSERT INTO {changes} (run_id, customer_id, "group", from_code, to_code) '
-            f"SELECT %(run)s, s.customer_id, s.grp, s.from_code, s.to_code FROM {CHANGE_STAGE_TABLE} s "
-            f"WHERE {exists}",
+            f'INSERT INTO {changes} (run_id, customer_id, "group", from_code, to_code) {moved}',
             params,
         )
         cursor.execute(
@@ -391,7 +401,7 @@ def switch_labels(
         _checkpoint("switch_updated")
         cursor.execute(
             f"""INSERT INTO {labels} ({", ".join(columns)})
-                SELECT {", ".join(values)} FROM {STAGE_TABLE} s WHERE {exists}
+                SELECT {", ".join(values)} FROM {STAGE_TABLE} s WHERE NOT s.has_labels AND {exists}
                 ON CONFLICT (customer_id) DO NOTHING""",
             params,
         )
@@ -465,15 +475,19 @@ def compute_labels(
         labels = rules.classify(
             inputs[rules.INPUT_COLUMNS], as_of=as_of, red_min_spend=settings.APPLE_RED_MIN_SPEND
         )
-        for column, _ in selectors.FAN_COLUMNS[1:]:
-            labels[column] = inputs[column].to_numpy()
+        fan_columns = {name: inputs[name].to_numpy() for name, _ in selectors.FAN_COLUMNS[1:]}
+        labels = _side_by_side(labels, fan_columns)
         if store_ids is not None:
             labels = labels[labels["store_id"].isin(store_ids)].reset_index(drop=True)
     with timer.phase("remarks"):
         remarks = remark_names(labels)
-        for column in remarks.columns:
-            labels[column] = remarks[column].to_numpy()
+        labels = _side_by_side(labels, {name: remarks[name].to_numpy() for name in remarks})
     return labels
+
+
+def _side_by_side(frame: pd.DataFrame, columns: dict[str, np.ndarray]) -> pd.DataFrame:
+    """`frame` with more columns, no copy (pandas would otherwise merge 1M-row blocks: ~0.4 s)."""
+    return pd.DataFrame({**{name: frame[name].array for name in frame}, **columns}, copy=False)
 
 
 def fans_needing_fact_labels(*, store_ids: list[int] | None) -> list[int] | None:
@@ -495,7 +509,8 @@ def fans_needing_fact_labels(*, store_ids: list[int] | None) -> list[int] | None
         fans = fans.filter(store_id__in=store_ids)
     if previous is None:
         return None if store_ids is None else list(fans.values_list("pk", flat=True))
-    changed = fans.filter(Q(updated_at__gte=previous) | Q(store__updated_at__gte=previous))
+    moved_stores = list(Store.objects.filter(updated_at__gte=previous).values_list("pk", flat=True))
+    changed = fans.filter(Q(updated_at__gte=previous) | Q(store_id__in=moved_stores))
     return list(changed.values_list("pk", flat=True))
 
 
@@ -532,6 +547,7 @@ def write_labels(
     """
     try:
         with timer.phase("diff"):
+            labels["labels_key"] = labels_keys(labels)
             rows = labels[rows_to_write(labels)]
         with timer.phase("stage"):
             stage_labels(rows)

@@ -197,6 +197,17 @@ def test_only_the_rows_whose_labels_moved_are_written(store):
     assert (labels_of(buyer).frequency, labels_of(buyer).apple) == (2, "yellow")
 
 
+def test_a_row_changed_outside_the_job_is_rewritten_by_the_next_run(store):
+    fan = make_customer(store=store)
+    make_order(customer=fan, paid_at=at(AS_OF - timedelta(days=3)))
+    relabel(as_of=AS_OF)
+    labels = labels_of(fan)
+    labels.apple = "red"
+    labels.save(update_fields=["apple"])
+    run = relabel(as_of=AS_OF)
+    assert (run.rows_written, labels_of(fan).apple) == (1, "green")
+
+
 def test_a_new_day_moves_recency_without_rewriting_the_row(store):
     fan = make_customer(store=store)
     make_order(customer=fan, paid_at=at(AS_OF - timedelta(days=10)))

@@ -243,6 +243,8 @@ class Command(BaseCommand):
         as_of = today if step == "first" else today + timedelta(days=1)
         if step == "second":
             self.add_next_day_sales(as_of)
+            with connection.cursor() as cursor:  # as the last night's autovacuum would have
+                cursor.execute("VACUUM ANALYZE segmentation_customerlabels")
         kind = "nightly" if StoreLabelling.objects.exists() else "first: every row inserted"
         started = time.perf_counter()
         run = relabel(as_of=as_of)
