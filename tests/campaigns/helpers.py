@@ -29,7 +29,6 @@ def make_fan(
         apple=apple,
         rfm_segment=rfm_segment,
         r_stage=r_stage,
-        as_of=date(2026, 2, 28),
         remark_store_account=f"WXL-{fan.name}-VIP",
         remark_personal_account=f"{fan.name}-红苹果",
     )

@@ -370,6 +370,16 @@ def test_remark_names_follow_a_renamed_fan_guide_or_referrer(guide):
     assert labels.remark_store_account == f"XL-张小三-VIP-{(AS_OF - timedelta(days=3)):%Y%m%d}"
 
 
+def test_a_store_run_follows_a_renamed_referrer_of_another_store(guide, other_store):
+    referrer = make_customer(store=other_store, name="王五")
+    fan = make_customer(store=guide.store, guide=guide, name="张三", referrer=referrer)
+    make_order(customer=fan, paid_at=at(AS_OF - timedelta(days=3)))
+    relabel(as_of=AS_OF, store_codes=[guide.store.code])
+    Customer.objects.filter(pk=referrer.pk).update(name="王六")
+    relabel(as_of=AS_OF, store_codes=[guide.store.code])
+    assert labels_of(fan).remark_personal_account == "张三-青苹果-王六"
+
+
 def test_unchanged_remark_inputs_keep_the_stored_names(guide):
     fan = make_customer(store=guide.store, guide=guide, name="张三")
     relabel(as_of=AS_OF)

@@ -2,6 +2,8 @@
 
 from datetime import date, timedelta
 
+import numpy as np
+import pandas as pd
 import pytest
 from django.test import override_settings
 from django.utils import timezone
@@ -14,6 +16,7 @@ from segmentation.selectors import (
     company_apple_quota,
     label_changes_of_last_run,
     label_changes_since,
+    remark_inputs,
     repurchase_stats,
     segment_summary,
 )
@@ -177,3 +180,18 @@ def test_worklists_show_who_moved_to_sleeping_and_whose_apple_went_up_last_night
 def test_worklists_are_empty_before_any_run(store):
     assert not label_changes_of_last_run(customers=Customer.objects.all(), group="apple").exists()
     assert RelabelRun.objects.count() == 0
+
+
+def test_remark_inputs_read_by_lookups_or_in_one_scan_agree(store, guide):
+    referrer = make_customer(store=store, name="李四")
+    fans = [
+        make_customer(store=store, guide=guide if i % 2 else None, referrer=referrer)
+        for i in range(24)
+    ]
+    ids = np.array([fan.pk for fan in reversed(fans)])
+    by_lookups = remark_inputs(ids, chunk=5)  # 5 queries
+    in_one_scan = remark_inputs(ids, chunk=1)  # more than 20 chunks: one scan of every fan
+    pd.testing.assert_frame_equal(by_lookups, in_one_scan)
+    assert list(by_lookups["name"]) == [fan.name for fan in reversed(fans)]
+    assert set(by_lookups["referrer_name"]) == {"李四"}
+    assert set(by_lookups["guide_name"]) == {"", guide.name}

@@ -25,7 +25,6 @@ def make_fan(
     fan = make_customer(store=store, guide=guide, **fields)
     CustomerLabels.objects.create(
         customer=fan,
-        as_of=date(2026, 1, 31),
         apple=apple,
         r_stage=r_stage,
         rfm_segment=rfm_segment,
