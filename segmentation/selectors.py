@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from datetime import date, datetime, time, timedelta
+from itertools import islice
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -295,8 +296,11 @@ def remark_inputs(customer_ids: np.ndarray, *, chunk: int = 5_000) -> pd.DataFra
         ids = [int(i) for i in customer_ids]
         batches = [fans.filter(pk__in=ids[i : i + chunk]) for i in range(0, len(ids), chunk)]
     columns = ["customer_id", *REMARK_INPUT_COLUMNS]
-    rows = [row for batch in batches for row in batch.iterator(chunk_size=chunk)]
-    frame = pd.DataFrame.from_records(rows, columns=columns).set_index("customer_id")
+    rows = (row for batch in batches for row in batch.iterator(chunk_size=chunk))
+    parts = [pd.DataFrame(columns=columns)]
+    while block := list(islice(rows, 100_000)):  # never 1M fans' tuples at once
+        parts.append(pd.DataFrame.from_records(block, columns=columns))
+    frame = pd.concat(parts, ignore_index=True).set_index("customer_id")
     frame = frame.reindex(customer_ids)
     for column in ("name", "guide_name", "guide_abbreviation", "referrer_name"):
         frame[column] = frame[column].fillna("").astype(str)

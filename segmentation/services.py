@@ -7,9 +7,10 @@ Use cases:
   Celery workers (see docs/scaling.md).
 
 Phases (timed into `RelabelRun.timings`): aggregate (one GROUP BY over the orders), fans (every fan
-with what apples and remark names need), classify (pandas, `rules.classify`), remarks, stage
-(COPY into a temp table), switch (one transaction: LabelChange rows, one UPDATE … FROM, INSERT of
-missing rows, fact labels, run record).
+with her labels row's keys, read alongside), classify (pandas, `rules.classify`), remarks (rebuilt
+where their inputs changed), diff (the fans whose `labels_key` changed), stage (COPY of those rows
+into a temp table), switch (one transaction: LabelChange rows, one UPDATE … FROM, INSERT of
+missing rows, the stores' as_of, fact labels, run record). See docs/scaling.md.
 """
 
 from __future__ import annotations
@@ -80,6 +81,7 @@ STAGE_COLUMNS = [
     ("remark_store_account", "varchar(64) NOT NULL"),
     ("remark_personal_account", "varchar(64) NOT NULL"),
 ]
+STAGE_CHUNK = 100_000
 CHANGE_GROUPS = [LabelChange.Group.APPLE, LabelChange.Group.RFM_SEGMENT, LabelChange.Group.R_STAGE]
 COUNTED_GROUPS = ["apple", "rfm_segment", "r_stage", "membership", "rhythm"]
 
@@ -298,8 +300,9 @@ def _sqlite_value(value):
 def _stage(cursor, table: str, columns: list[tuple[str, str]], frame: pd.DataFrame) -> None:
     """A temporary table `table` holding `frame`'s `columns`.
 
-    PostgreSQL: one CSV COPY (text columns FORCE_NOT_NULL: an empty field is '', not NULL; only
-    the dates can be NULL). SQLite: executemany.
+    PostgreSQL: CSV COPY (text columns FORCE_NOT_NULL: an empty field is '', not NULL; only the
+    dates can be NULL). SQLite: executemany. STAGE_CHUNK rows at a time, to bound the memory of
+    a first run (every fan staged).
     """
     cursor.execute(f"DROP TABLE IF EXISTS {table}")
     cursor.execute(
@@ -308,22 +311,23 @@ def _stage(cursor, table: str, columns: list[tuple[str, str]], frame: pd.DataFra
     if not len(frame):
         return
     names = [name for name, _ in columns]
-    if connection.vendor == "postgresql":
-        texts = [name for name, kind in columns if kind.startswith("varchar")]
-        buffer = io.StringIO()
-        frame[names].to_csv(buffer, index=False, header=False, date_format="%Y-%m-%d")
-        buffer.seek(0)
-        cursor.cursor.copy_expert(
-            f"COPY {table} FROM STDIN WITH (FORMAT csv, FORCE_NOT_NULL ({', '.join(texts)}))",
-            buffer,
-        )
-        return
-    rows = [
-        tuple(_sqlite_value(v) for v in row)
-        for row in frame[names].astype(object).itertuples(index=False, name=None)
-    ]
+    texts = ", ".join(name for name, kind in columns if kind.startswith("varchar"))
     placeholders = ", ".join(["%s"] * len(names))
-    cursor.executemany(f"INSERT INTO {table} VALUES ({placeholders})", rows)
+    for start in range(0, len(frame), STAGE_CHUNK):
+        chunk = frame[names].iloc[start : start + STAGE_CHUNK]
+        if connection.vendor == "postgresql":
+            buffer = io.StringIO()
+            chunk.to_csv(buffer, index=False, header=False, date_format="%Y-%m-%d")
+            buffer.seek(0)
+            cursor.cursor.copy_expert(
+                f"COPY {table} FROM STDIN WITH (FORMAT csv, FORCE_NOT_NULL ({texts}))", buffer
+            )
+        else:
+            rows = chunk.astype(object).itertuples(index=False, name=None)
+            cursor.executemany(
+                f"INSERT INTO {table} VALUES ({placeholders})",
+                [tuple(_sqlite_value(v) for v in row) for row in rows],
+            )
 
 
 def stage_labels(rows: pd.DataFrame) -> None:
