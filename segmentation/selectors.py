@@ -45,20 +45,6 @@ AGGREGATE_COLUMNS = [
     ("window_sales_cents", "int64"),
     ("window_refund_cents", "int64"),
 ]
-# The values of a fan's labels row the job computes (and hashes into its labels_key).
-STORED_COLUMNS = [
-    "frequency",
-    "monetary_cents",
-    "lifetime_sales",
-    "first_sale",
-    "last_sale",
-    "apple",
-    "rfm_segment",
-    "r_stage",
-    "membership",
-    "rhythm",
-    "remark_key",
-]
 MISSING = -1  # in the fans' integer columns: no value (no date, no guide, no referrer)
 # Every fan, all integers (name, numpy type): `fans_sql`'s columns, in order.
 FAN_COLUMNS = [

@@ -82,6 +82,11 @@ STAGE_COLUMNS = [
     ("remark_personal_account", "varchar(64) NOT NULL"),
 ]
 STAGE_CHUNK = 100_000
+# The values of a labels row the job computes, hashed into its labels_key.
+STORED_COLUMNS = [
+    *(c for c in rules.OUTPUT_COLUMNS if c not in ("customer_id", "recency_days")),
+    "remark_key",
+]
 CHANGE_GROUPS = [LabelChange.Group.APPLE, LabelChange.Group.RFM_SEGMENT, LabelChange.Group.R_STAGE]
 COUNTED_GROUPS = ["apple", "rfm_segment", "r_stage", "membership", "rhythm"]
 
@@ -189,31 +194,37 @@ def _abbreviations(frame: pd.DataFrame, abbreviation_of) -> np.ndarray:
     return np.asarray(by_guide + [""], dtype=object)[codes]
 
 
+def _look_up(keys: np.ndarray, values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """values[i] where keys[i] == wanted, row by row; 0 where no key matches (exact int64)."""
+    position = pd.Index(keys).get_indexer(wanted)
+    found = position >= 0
+    out = np.zeros(len(wanted), dtype="int64")
+    out[found] = np.asarray(values, dtype="int64")[position[found]]
+    return out
+
+
 def _referrer_name_hashes(frame: pd.DataFrame) -> np.ndarray:
     """The name hash of each row's referrer (0 without one), looked up among the rows first."""
     referrer = frame["referrer_id"].to_numpy()
-    names = frame["name_hash"].to_numpy()
-    position = pd.Index(frame["customer_id"]).get_indexer(referrer)
-    out = np.where(position >= 0, names[position], 0)
-    elsewhere = (position < 0) & (referrer != selectors.MISSING)
+    out = _look_up(frame["customer_id"].to_numpy(), frame["name_hash"].to_numpy(), referrer)
+    elsewhere = (out == 0) & (referrer != selectors.MISSING)
     if elsewhere.any():  # referrers outside the rows (a run for some stores)
         found = selectors.name_hashes(np.unique(referrer[elsewhere]))
-        out[elsewhere] = pd.Series(referrer[elsewhere]).map(found).fillna(0).to_numpy("int64")
+        keys = np.fromiter(found.keys(), dtype="int64", count=len(found))
+        hashes = np.fromiter(found.values(), dtype="int64", count=len(found))
+        out[elsewhere] = _look_up(keys, hashes, referrer[elsewhere])
     return out
 
 
 def _guide_hashes(frame: pd.DataFrame) -> np.ndarray:
     """A hash of each row's guide's name and abbreviation (0 without a guide)."""
     guides = list(Staff.objects.values_list("pk", "name", "abbreviation"))
-    by_guide = dict(
-        zip(
-            [pk for pk, _, _ in guides],
-            pd.util.hash_array(np.asarray([f"{n}\x1f{a}" for _, n, a in guides], dtype=object)),
-            strict=True,
-        )
+    keys = np.asarray([pk for pk, _, _ in guides], dtype="int64")
+    texts = np.asarray(
+        [f"{name}\x1f{abbreviation}" for _, name, abbreviation in guides], dtype=object
     )
-    hashes = pd.Series(frame["guide_id"].to_numpy()).map(by_guide).fillna(0)
-    return hashes.to_numpy(dtype="uint64").view("int64")
+    hashes = pd.util.hash_array(texts).view("int64")
+    return _look_up(keys, hashes, frame["guide_id"].to_numpy())
 
 
 def remark_names(frame: pd.DataFrame) -> pd.DataFrame:
@@ -275,8 +286,8 @@ def remark_names(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def labels_keys(labels: pd.DataFrame) -> np.ndarray:
-    """The labels_key of each row: a 64-bit hash of its `selectors.STORED_COLUMNS`."""
-    stored = labels[selectors.STORED_COLUMNS]
+    """The labels_key of each row: a 64-bit hash of its STORED_COLUMNS."""
+    stored = labels[STORED_COLUMNS]
     return pd.util.hash_pandas_object(stored, index=False).to_numpy().view("int64")
 
 
