@@ -9,7 +9,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from fanops.db import TimestampedModel
-from segmentation.models import Apple, RfmSegment
+from fanops.vocabulary import Apple, RfmSegment
 
 HOLDOUT_MAX_PERCENT = 50
 SEED_MAX = 2**31 - 1

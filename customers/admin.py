@@ -231,7 +231,7 @@ class CustomerAdmin(BigListAdmin):
     def save_model(self, request, obj: Customer, form, change) -> None:
         # Fact labels follow the profile, as they do when a guide edits it.
         try:
-            from tagging.facts import fact_labels_for
+            from customers.facts import fact_labels_for
         except ImportError:
             pass
         else:

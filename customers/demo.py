@@ -860,7 +860,7 @@ def generate_demo_brand(
     Deterministic for (`stores`, `customers`, `orders`, `seed`, `today`). Expects no store codes
     S001… to exist yet (the caller checks). `orders` counts sales and refunds together.
     `fact_labels=False` leaves zodiac, birthday month and distance empty (the relabel job or
-    `tagging.facts.refresh_fact_labels()` fills them).
+    `customers.facts.refresh_fact_labels()` fills them).
     """
     if stores < 1:
         raise ValueError("stores must be at least 1")
@@ -957,7 +957,7 @@ def _add_fact_labels(fans: pd.DataFrame, store_rows: list[dict], out: _Progress)
     """Zodiac, birthday month and distance by the tagging app's vectorised rules, written with
     the fans (no second pass over the table). False when those rules are not available."""
     try:
-        from tagging.facts import compute_fact_labels
+        from customers.facts import compute_fact_labels
     except ImportError:
         return False
     out.note("computing fact labels (zodiac, birthday month, distance)")
@@ -999,9 +999,9 @@ def _add_fact_labels(fans: pd.DataFrame, store_rows: list[dict], out: _Progress)
 def _refresh_fact_labels(out: _Progress) -> None:
     """Zodiac, birthday month and distance are the tagging app's rules; it computes them in bulk."""
     try:
-        from tagging.facts import refresh_fact_labels
+        from customers.facts import refresh_fact_labels
     except ImportError:
-        out.note("tagging.facts.refresh_fact_labels is not available: fact labels left empty")
+        out.note("customers.facts.refresh_fact_labels is not available: fact labels left empty")
         return
     refresh: Callable[..., int] = refresh_fact_labels
     out.note("computing fact labels (zodiac, birthday month, distance)")

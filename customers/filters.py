@@ -14,7 +14,7 @@ from rest_framework import serializers
 
 from customers.models import Customer, Order, Staff, Store
 from customers.selectors import staff_visible_to, stores_visible_to
-from segmentation.models import Apple, RfmSegment, RStage
+from fanops.vocabulary import Apple, RfmSegment, RStage
 
 BIRTHDAY_WITHIN_MAX = 366
 

@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy as _
 
 from customers.models import Customer, Staff
 from customers.services import BIRTHDAY_FIELDS
-from segmentation.models import Apple, RfmSegment, RStage
+from fanops.vocabulary import Apple, RfmSegment, RStage
 
 PAGE_SIZE = 25
 

@@ -176,7 +176,7 @@ class CustomerDetailSerializer(CustomerListSerializer):
 
     @extend_schema_field(OpenApiTypes.DATE)
     def get_next_birthday(self, customer: Customer) -> date | None:
-        from tagging.facts import next_birthday
+        from customers.facts import next_birthday
 
         when = next_birthday(
             calendar=customer.birth_calendar,

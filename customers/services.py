@@ -83,7 +83,7 @@ BIRTHDAY_FIELDS = (
 
 def _fact_labels(customer: Customer) -> dict[str, str]:
     """Zodiac, birthday month and distance of a fan (tagging's rules)."""
-    from tagging.facts import fact_labels_for
+    from customers.facts import fact_labels_for
 
     return fact_labels_for(customer)
 
@@ -95,7 +95,7 @@ def _apply_fact_labels(customer: Customer) -> None:
 
 def _validate_birthday(values: dict[str, Any]) -> dict[str, list[str]]:
     """Errors of a birthday (`birth_*` fields), by tagging's rule (lunar dates via lunardate)."""
-    from tagging.facts import validate_birthday
+    from customers.facts import validate_birthday
 
     try:
         validate_birthday(
@@ -256,7 +256,7 @@ def _check_coordinates_pair(customer: Customer) -> dict[str, list[str]]:
 
 
 def _starting_apple(customer: Customer) -> str:
-    from segmentation.models import Apple
+    from fanops.vocabulary import Apple
 
     return Apple.GOLDEN if customer.is_opinion_leader else Apple.BLOSSOM
 
@@ -276,7 +276,7 @@ def register_customer(
     Fact labels are computed at once, and the fan gets a labels row (golden for an opinion
     leader, else blossom) so lists show them before the next relabel.
     """
-    from segmentation.models import CustomerLabels
+    from customers.models import CustomerLabels
 
     values = clean_customer_fields({"phone": phone, **fields})
     values["name"] = _text(name, "name", errors := {}, max_length=50)
@@ -307,7 +307,7 @@ def register_customer(
 
 def _apple_from_metrics(labels) -> str:
     """SPEC §3 apple from the last relabel's metrics (used when the opinion-leader mark changes)."""
-    from segmentation.models import Apple
+    from fanops.vocabulary import Apple
 
     if labels.customer.is_opinion_leader:
         return Apple.GOLDEN
@@ -331,7 +331,7 @@ def update_customer(*, customer: Customer, changes: dict, by: Staff | None) -> C
     `is_opinion_leader` may change only by a manager or HQ (then the apple follows at once).
     Fact labels (zodiac, birthday month, distance) are recomputed.
     """
-    from segmentation.models import CustomerLabels
+    from customers.models import CustomerLabels
 
     values = clean_customer_fields(changes)
     errors: dict[str, list[str]] = {}

@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from customers.forms import PAGE_SIZE, FanFilterForm, ProfileForm
-from customers.models import Customer, Staff, Store
+from customers.models import Customer, CustomerLabels, Staff, Store
 from customers.selectors import (
     customers_visible_to,
     orders_visible_to,
@@ -27,7 +27,7 @@ from customers.selectors import (
     staff_visible_to,
     stores_visible_to,
 )
-from segmentation.models import Apple, CustomerLabels, RfmSegment, RStage
+from fanops.vocabulary import Apple, RfmSegment, RStage
 from tagging.models import Tag, TagChange, TagGroup
 
 # Groups shown on their own in a fan row (dot, stage badge), not among the row's tags.

@@ -3,13 +3,8 @@
 from django.contrib import admin
 
 from customers.admin import BigListAdmin, ReadOnlyAdmin
-from segmentation.models import (
-    AppleQuotaOverride,
-    CustomerLabels,
-    LabelChange,
-    RelabelRun,
-    StoreLabelling,
-)
+from customers.models import CustomerLabels
+from segmentation.models import AppleQuotaOverride, LabelChange, RelabelRun, StoreLabelling
 
 
 @admin.register(CustomerLabels)

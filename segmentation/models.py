@@ -1,130 +1,13 @@
-"""Computed labels (one row per fan), relabel runs and the per-fan changes they made."""
+"""Relabel runs, the per-store labelling date, the per-fan changes runs made and apple quotas.
 
-from datetime import date
+The fan's computed labels row itself (`customers.CustomerLabels`) belongs to the fan; this app
+computes it.
+"""
 
-from django.core.exceptions import ObjectDoesNotExist
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-
-class Apple(models.TextChoices):
-    BLOSSOM = "blossom", _("apple blossom")
-    GREEN = "green", _("green apple")
-    YELLOW = "yellow", _("yellow apple")
-    RED = "red", _("red apple")
-    GOLDEN = "golden", _("golden apple")
-
-
-class RfmSegment(models.TextChoices):
-    IMPORTANT_VALUE = "important_value", _("important value")
-    IMPORTANT_DEVELOPMENT = "important_development", _("important development")
-    IMPORTANT_RETAIN = "important_retain", _("important retain")
-    IMPORTANT_WINBACK = "important_winback", _("important win-back")
-    GENERAL_VALUE = "general_value", _("general value")
-    GENERAL_DEVELOPMENT = "general_development", _("general development")
-    GENERAL_RETAIN = "general_retain", _("general retain")
-    GENERAL_WINBACK = "general_winback", _("general win-back")
-
-
-class RStage(models.TextChoices):
-    ACTIVE = "active", _("active")
-    SLEEPING = "sleeping", _("sleeping")
-    PRE_CHURN = "pre_churn", _("pre-churn")
-    CHURNED = "churned", _("churned")
-
-
-class Membership(models.TextChoices):
-    SUPREME_VIP = "supreme_vip", _("supreme VIP")
-    VIP = "vip", _("VIP")
-    SENIOR = "senior", _("senior member")
-    REGULAR = "regular", _("regular member")
-
-
-class Rhythm(models.TextChoices):
-    MONTHLY = "monthly", _("monthly")
-    QUARTERLY = "quarterly", _("quarterly")
-    HALF_YEARLY = "half_yearly", _("half-yearly")
-    YEARLY = "yearly", _("yearly")
-    SINGLE = "single", _("single purchase")
-
-
-class CustomerLabels(models.Model):
-    """Every computed label and metric of one fan, as of her store's last relabel.
-
-    One row per fan. Nothing here changes just because a day passed: the date is kept per store
-    (`StoreLabelling`) and `recency_days` is derived from it, so the nightly job rewrites only
-    the rows whose labels moved (a few percent), with fillfactor 90 to keep those updates HOT.
-    Empty strings mean "no label" (a fan with no sale has no segment).
-    """
-
-    customer = models.OneToOneField(
-        "customers.Customer", on_delete=models.CASCADE, primary_key=True, related_name="labels"
-    )
-    frequency = models.IntegerField(default=0)
-    monetary = models.DecimalField(max_digits=14, decimal_places=2, default=0)
-    lifetime_sales = models.IntegerField(default=0)
-    first_sale = models.DateField(null=True)
-    last_sale = models.DateField(null=True)
-    apple = models.CharField(_("apple"), max_length=8, choices=Apple.choices, default=Apple.BLOSSOM)
-    rfm_segment = models.CharField(
-        _("RFM segment"), max_length=24, choices=RfmSegment.choices, blank=True
-    )
-    r_stage = models.CharField(_("R stage"), max_length=10, choices=RStage.choices, blank=True)
-    membership = models.CharField(
-        _("membership"), max_length=12, choices=Membership.choices, blank=True
-    )
-    rhythm = models.CharField(_("rhythm"), max_length=12, choices=Rhythm.choices, blank=True)
-    remark_store_account = models.CharField(max_length=64, blank=True)
-    remark_personal_account = models.CharField(max_length=64, blank=True)
-    # 64-bit hash of everything the two remark names were built from (relabel recomputes a
-    # fan's remark names only when it changes: about 10 µs per fan saved nightly).
-    remark_key = models.BigIntegerField(null=True, blank=True, editable=False)
-    # 64-bit hash of the values above as the relabel job last wrote them: the job rewrites a row
-    # only when its new values hash differently. Any other write clears it (`save`).
-    labels_key = models.BigIntegerField(null=True, blank=True, editable=False)
-
-    class Meta:
-        verbose_name = _("computed labels")
-        verbose_name_plural = _("computed labels")
-        # (label, fan): filters read them index-only and join by fan (tag filters, My fans).
-        # Few, because every label change of a fan updates each of them.
-        indexes = [
-            models.Index(fields=["apple", "customer"], name="labels_apple_idx"),
-            models.Index(fields=["rfm_segment", "customer"], name="labels_segment_idx"),
-            models.Index(fields=["r_stage", "customer"], name="labels_stage_idx"),
-            models.Index(fields=["membership"], name="labels_membership_idx"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.customer_id}: {self.apple}/{self.rfm_segment}/{self.r_stage}"
-
-    def save(self, *args, **kwargs) -> None:
-        """A row changed outside the relabel job no longer matches its `labels_key`: clear it,
-        so the next run rewrites the row instead of trusting the key."""
-        self.labels_key = None
-        if kwargs.get("update_fields") is not None:
-            kwargs["update_fields"] = {*kwargs["update_fields"], "labels_key"}
-        super().save(*args, **kwargs)
-
-    @property
-    def as_of(self) -> date | None:
-        """The as_of of the run that last labelled the fan's store (None before the first).
-
-        Reads `customer.store.labelling`: select it with the row (from a fan:
-        `select_related("labels", "store__labelling")`).
-        """
-        try:
-            return self.customer.store.labelling.as_of
-        except ObjectDoesNotExist:
-            return None
-
-    @property
-    def recency_days(self) -> int | None:
-        """Days from the last sale to `as_of` (SPEC §3); None without a sale."""
-        as_of = self.as_of
-        if as_of is None or self.last_sale is None:
-            return None
-        return (as_of - self.last_sale).days
+from fanops.vocabulary import Apple
 
 
 class StoreLabelling(models.Model):

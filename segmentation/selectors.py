@@ -13,18 +13,9 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, QuerySet, Sum
 
-from customers.models import Customer, Order, Store
-from segmentation.models import (
-    Apple,
-    AppleQuotaOverride,
-    CustomerLabels,
-    LabelChange,
-    Membership,
-    RelabelRun,
-    RfmSegment,
-    RStage,
-    StoreLabelling,
-)
+from customers.models import Customer, CustomerLabels, Order, Store
+from fanops.vocabulary import Apple, Membership, RfmSegment, RStage
+from segmentation.models import AppleQuotaOverride, LabelChange, RelabelRun, StoreLabelling
 from segmentation.rules import WINDOW_DAYS
 
 # Seed 000 lists the tiers from the top: golden, red, yellow, green, blossom.

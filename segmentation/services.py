@@ -35,10 +35,10 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from customers.models import Customer, Staff, Store
+from customers import facts as customer_facts
+from customers.models import Customer, CustomerLabels, Staff, Store
 from segmentation import rules, selectors
-from segmentation.models import CustomerLabels, LabelChange, RelabelRun, StoreLabelling
-from tagging import facts as tagging_facts
+from segmentation.models import LabelChange, RelabelRun, StoreLabelling
 from tagging import remarks as tagging_remarks
 
 logger = logging.getLogger(__name__)
@@ -540,7 +540,7 @@ def _refresh_fact_labels(*, store_ids: list[int] | None) -> str:
         return ""
     try:
         with transaction.atomic():
-            tagging_facts.refresh_fact_labels(customer_ids=customer_ids)
+            customer_facts.refresh_fact_labels(customer_ids=customer_ids)
     except Exception as exc:
         logger.exception("fact labels were not refreshed")
         return f"fact labels not refreshed: {type(exc).__name__}: {exc}"[:5000]

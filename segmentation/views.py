@@ -24,8 +24,9 @@ from customers.forms import FanFilterForm, TransferForm
 from customers.models import GuideTransfer, Staff, Store
 from customers.selectors import customers_visible_to, staff_visible_to
 from customers.views import current_staff, filter_tag_choices, manual_taxonomy, store_choice
+from fanops.vocabulary import Apple, Membership, RfmSegment, RStage
 from segmentation import services
-from segmentation.models import Apple, Membership, RelabelRun, RfmSegment, RStage
+from segmentation.models import RelabelRun
 from segmentation.selectors import (
     apple_quota_for_store,
     company_apple_quota,

@@ -11,8 +11,8 @@ from django.db.models import Exists, F, OuterRef, Prefetch, Q, QuerySet
 from django.utils.translation import gettext as _
 from lunardate import LunarDate
 
+from customers.facts import GREGORIAN, LUNAR, lunar_month_length, next_birthday
 from customers.models import Customer
-from tagging.facts import GREGORIAN, LUNAR, lunar_month_length, next_birthday
 from tagging.models import CustomerTag, Tag, TagGroup
 from tagging.services import split_ref
 

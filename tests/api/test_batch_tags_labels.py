@@ -3,8 +3,8 @@
 from datetime import date
 from unittest import mock
 
-from customers.models import Customer, Order
-from segmentation.models import CustomerLabels, RelabelRun
+from customers.models import Customer, CustomerLabels, Order
+from segmentation.models import RelabelRun
 from tagging.models import CustomerTag
 from tests.factories import make_customer
 

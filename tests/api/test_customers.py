@@ -4,8 +4,8 @@ from datetime import date
 
 import pytest
 
-from customers.models import Customer
-from segmentation.models import CustomerLabels, StoreLabelling
+from customers.models import Customer, CustomerLabels
+from segmentation.models import StoreLabelling
 from tagging.models import CustomerTag, Tag
 from tests.factories import make_customer, make_staff
 

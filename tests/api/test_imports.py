@@ -6,8 +6,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import translation
 
-from customers.models import Customer, Order
-from segmentation.models import CustomerLabels
+from customers.models import Customer, CustomerLabels, Order
 from tests.factories import make_customer, make_order, make_staff
 
 CUSTOMER_HEADER = (

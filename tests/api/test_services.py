@@ -7,7 +7,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from customers.models import Customer, Order, Staff
+from customers.models import Customer, CustomerLabels, Order, Staff
 from customers.services import (
     CustomerExists,
     OrderConflict,
@@ -17,7 +17,6 @@ from customers.services import (
     register_customer,
     update_customer,
 )
-from segmentation.models import CustomerLabels
 from tests.factories import make_customer, make_order
 
 

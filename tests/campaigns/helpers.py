@@ -8,8 +8,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 
 from campaigns.models import AudienceMember, Campaign
-from customers.models import Customer, Store
-from segmentation.models import CustomerLabels
+from customers.models import Customer, CustomerLabels, Store
 from tests.factories import make_customer
 
 NOW = datetime(2026, 3, 1, 10, 0, tzinfo=ZoneInfo(settings.TIME_ZONE))

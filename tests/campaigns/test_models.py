@@ -3,7 +3,7 @@ from django.db import IntegrityError
 
 from campaigns.models import AudienceMember, Campaign, Playbook
 from campaigns.selectors import personalise, playbook_for_segment
-from segmentation.models import RfmSegment
+from fanops.vocabulary import RfmSegment
 from tests.campaigns.helpers import make_campaign, make_fan
 
 

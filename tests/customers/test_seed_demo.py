@@ -167,7 +167,7 @@ def test_seed_demo_prints_the_demo_logins(db):
 
 
 def test_demo_fact_labels_are_those_the_tagging_rules_compute(db):
-    from tagging.facts import refresh_fact_labels
+    from customers.facts import refresh_fact_labels
 
     generate_demo_brand(stores=3, customers=500, orders=0, seed=8, today=TODAY, progress=False)
     assert Customer.objects.exclude(distance="").exists()

@@ -3,8 +3,9 @@
 from datetime import date, timedelta
 from unittest import mock
 
+from customers.models import CustomerLabels
 from segmentation import services, tasks
-from segmentation.models import CustomerLabels, RelabelRun
+from segmentation.models import RelabelRun
 from segmentation.selectors import labels_checksum
 from tests.factories import aware_dt, make_customer, make_order, make_store
 from tests.segmentation.helpers import lock_held_elsewhere

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 from django.db import connection, connections
 
+from customers.models import CustomerLabels
 from segmentation import services
-from segmentation.models import CustomerLabels, RelabelRun, StoreLabelling
+from segmentation.models import RelabelRun, StoreLabelling
 from segmentation.selectors import labels_checksum
 from segmentation.services import relabel
 from tests.factories import aware_dt, make_customer, make_order, make_store

@@ -12,8 +12,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from customers.models import Order
-from segmentation.models import CustomerLabels
+from customers.models import CustomerLabels, Order
 from segmentation.services import relabel
 from tests.factories import aware_dt, make_customer, make_order
 

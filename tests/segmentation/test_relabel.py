@@ -8,9 +8,9 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 
-from customers.models import Customer, Order, Staff
+from customers.models import Customer, CustomerLabels, Order, Staff
 from segmentation import services
-from segmentation.models import CustomerLabels, LabelChange, RelabelRun, StoreLabelling
+from segmentation.models import LabelChange, RelabelRun, StoreLabelling
 from segmentation.selectors import labels_checksum, relabel_inputs
 from segmentation.services import relabel
 from tests.factories import aware_dt, make_customer, make_order, make_store

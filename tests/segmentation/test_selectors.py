@@ -8,8 +8,8 @@ import pytest
 from django.test import override_settings
 from django.utils import timezone
 
-from customers.models import Customer
-from segmentation.models import AppleQuotaOverride, CustomerLabels, RelabelRun
+from customers.models import Customer, CustomerLabels
+from segmentation.models import AppleQuotaOverride, RelabelRun
 from segmentation.selectors import (
     apple_quota_for_store,
     apple_upgrades_of_last_run,

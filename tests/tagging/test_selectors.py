@@ -5,8 +5,7 @@ from datetime import date
 import pytest
 from django.core.exceptions import ValidationError
 
-from customers.models import Customer
-from segmentation.models import CustomerLabels
+from customers.models import Customer, CustomerLabels
 from tagging.models import Tag
 from tagging.selectors import (
     filter_customers_by_tags,

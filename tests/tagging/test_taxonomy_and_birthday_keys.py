@@ -3,8 +3,8 @@
 import random
 from datetime import date, timedelta
 
+from customers.facts import next_birthday
 from customers.models import Customer
-from tagging.facts import next_birthday
 from tagging.models import Tag, TagGroup
 from tagging.selectors import upcoming_birthdays
 from tests.factories import make_store

@@ -6,8 +6,8 @@ from datetime import date
 
 from django.utils import timezone
 
-from customers.models import Customer, Staff, Store
-from segmentation.models import CustomerLabels, LabelChange, RelabelRun
+from customers.models import Customer, CustomerLabels, Staff, Store
+from segmentation.models import LabelChange, RelabelRun
 from tests.factories import make_customer
 
 

@@ -87,7 +87,7 @@ fan.skin_tone = fan.skin_tone or "暖白"
 if not fan.birth_calendar:
     fan.birth_calendar, fan.birth_month, fan.birth_day = "lunar", 8, 15
 fan.save()
-from segmentation.models import CustomerLabels
+from customers.models import CustomerLabels
 for labels in CustomerLabels.objects.filter(customer__guide=guide).exclude(remark_store_account="").select_related("customer")[:4]:
     Customer.objects.filter(pk=labels.customer_id).update(wechat_remark=labels.customer.name)
 """

@@ -157,8 +157,8 @@ class Command(BaseCommand):
         wanted[phone] = (line, values, referrer)
 
     def write(self, wanted: dict) -> None:
-        from segmentation.models import CustomerLabels
-        from tagging.facts import refresh_fact_labels
+        from customers.facts import refresh_fact_labels
+        from customers.models import CustomerLabels
 
         existing = {}
         phones = list(wanted)
@@ -235,8 +235,8 @@ class Command(BaseCommand):
 
     def sync_leader_apples(self, customer_ids: list[int]) -> None:
         """An opinion-leader mark changed: the apple follows at once (SPEC §3), as in the API."""
+        from customers.models import CustomerLabels
         from customers.services import _apple_from_metrics
-        from segmentation.models import CustomerLabels
 
         for labels in CustomerLabels.objects.select_related("customer").filter(
             customer_id__in=customer_ids

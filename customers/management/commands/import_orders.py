@@ -259,7 +259,7 @@ class OrderImporter:
                     guide_id=item.guide_id,
                 )
         if new:
-            from segmentation.models import CustomerLabels
+            from customers.models import CustomerLabels
 
             created = Customer.objects.bulk_create(new.values())
             CustomerLabels.objects.bulk_create(CustomerLabels(customer_id=c.pk) for c in created)
@@ -391,7 +391,7 @@ class Command(BaseCommand):
                     progress.update(len(chunk))
                 progress.close()
                 if importer.new_customer_ids and not dry_run:
-                    from tagging.facts import refresh_fact_labels
+                    from customers.facts import refresh_fact_labels
 
                     refresh_fact_labels(customer_ids=importer.new_customer_ids)
                 if dry_run:

@@ -19,8 +19,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection, models, transaction
 
-from customers.models import Customer, Store
-from segmentation.models import CustomerLabels
+from customers.models import Customer, CustomerLabels, Store
 from tagging.models import Tag
 from tagging.selectors import filter_customers_by_tags
 

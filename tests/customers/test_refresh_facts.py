@@ -3,8 +3,8 @@
 import math
 from decimal import Decimal
 
+from customers.facts import fact_labels_for, haversine_km, refresh_fact_labels
 from customers.models import Customer
-from tagging.facts import fact_labels_for, haversine_km, refresh_fact_labels
 from tests.factories import make_customer, make_store
 
 THREE_KM_IN_DEGREES = math.degrees(3.0 / 6371.0088)

@@ -6,7 +6,7 @@ from datetime import date, timedelta
 import pytest
 from django.core.exceptions import ValidationError
 
-from tagging.facts import (
+from customers.facts import (
     birthday_month_label,
     distance_label,
     haversine_km,
