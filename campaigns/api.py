@@ -21,10 +21,11 @@ from rest_framework.response import Response
 from campaigns import services
 from campaigns.models import HOLDOUT_MAX_PERCENT, SEED_MAX, Campaign
 from campaigns.selectors import campaign_results, campaigns_visible_to, can_change_campaign
+from customers.actors import ScopedApi
 from customers.auth import PosDevice
 from customers.models import Customer
 from customers.selectors import Actor
-from fanops.api import EVERYONE, MANAGERS, ScopedApi
+from fanops.api import EVERYONE, MANAGERS
 
 TAGS = ["campaigns"]
 ERRORS = {

@@ -1,4 +1,4 @@
-"""This app's pages (included by fanops/web_urls.py)."""
+"""This app's pages (included by web/page_urls.py)."""
 
 from django.urls import path
 

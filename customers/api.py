@@ -23,6 +23,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from customers.actors import ScopedApi, ScopedListApi
 from customers.filters import CustomerFilter, OrderFilter
 from customers.models import Customer, Order, Staff, Store
 from customers.phones import mask_phone, normalize_phone
@@ -55,7 +56,7 @@ from customers.services import (
     resolve_order_store,
     update_customer,
 )
-from fanops.api import EVERYONE, STAFF, AuthTokenThrottle, ScopedApi, ScopedListApi
+from fanops.api import EVERYONE, STAFF, AuthTokenThrottle
 
 logger = logging.getLogger(__name__)
 

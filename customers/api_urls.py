@@ -1,4 +1,4 @@
-"""This app's routes under /api/v1/ (included by fanops/api_urls.py)."""
+"""This app's routes under /api/v1/ (included by web/api_urls.py)."""
 
 from django.urls import path
 

@@ -20,7 +20,7 @@ BIRTHDAY_WITHIN_MAX = 366
 
 
 def _actor(request):
-    from fanops.api import actor_of_user
+    from customers.actors import actor_of_user
 
     return actor_of_user(getattr(request, "user", None)) if request is not None else None
 

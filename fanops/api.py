@@ -1,20 +1,15 @@
-"""API plumbing shared by every app: error mapping, body limit, pagination, throttling, scoping.
+"""API plumbing shared by every app: roles, error mapping, body limit, pagination, throttling.
 
-Every view under /api/v1/ derives from `ScopedApi` (or `ScopedListApi`): it resolves the
-caller to an *actor* (an active `Staff` or a `PosDevice`) before anything else runs, refuses the
-roles the view does not list, and leaves `self.actor` for the view to hand to the scoping
-selectors of `customers/selectors.py`. A view that forgets to declare `roles`, or a list view that
-declares a class-level `queryset` instead of starting from a selector, fails at import or on
-first use, and `tests/api/test_authorization_matrix.py` fails for any route not in its table.
+The views themselves derive from `customers.actors.ScopedApi` (or `ScopedListApi`), which
+resolve the caller to an actor of the customers app (an active `Staff` or a `PosDevice`).
 """
 
 from __future__ import annotations
 
 import io
-from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured, RequestDataTooBig
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions, pagination, parsers, status, throttling
@@ -104,84 +99,3 @@ class AuthTokenThrottle(throttling.SimpleRateThrottle):
 
     def get_cache_key(self, request, view):
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
-
-
-def actor_of_user(user) -> Any:
-    """The actor behind `request.user`: a `PosDevice`, an active `Staff`, or None."""
-    from customers.auth import PosDevice
-    from customers.selectors import staff_of
-
-    if isinstance(user, PosDevice):
-        return user
-    return staff_of(user)
-
-
-def role_of(actor) -> str:
-    from customers.auth import PosDevice
-
-    return POS if isinstance(actor, PosDevice) else actor.role
-
-
-class ScopedApiMixin:
-    """Resolves `self.actor` and enforces `roles` before the handler runs.
-
-    `roles` is either a set of roles for every method, or a dict from HTTP method to roles.
-    Unauthenticated callers (or staff whose profile was deactivated) get 401, roles not
-    listed get 403; objects outside the actor's stores are the selectors' business (404).
-    """
-
-    roles: frozenset[str] | dict[str, frozenset[str]]
-
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        if getattr(cls, "queryset", None) is not None:
-            raise ImproperlyConfigured(
-                f"{cls.__name__} sets a class-level queryset; start from a scoping selector in get_queryset()."
-            )
-
-    def allowed_roles(self, method: str) -> frozenset[str]:
-        roles = getattr(self, "roles", None)
-        if roles is None:
-            raise ImproperlyConfigured(f"{type(self).__name__} must declare the roles it serves.")
-        if not isinstance(roles, dict):
-            return roles
-        if method == "OPTIONS":
-            return frozenset().union(*roles.values())
-        return roles.get("GET" if method == "HEAD" else method, frozenset())
-
-    def initial(self, request, *args, **kwargs):
-        super().initial(request, *args, **kwargs)
-        if any("\x00" in v for vs in request.query_params.lists() for v in [vs[0], *vs[1]]) or any(
-            isinstance(v, str) and "\x00" in v for v in kwargs.values()
-        ):
-            raise exceptions.ParseError(_("Text may not contain NUL (\\u0000) characters."))
-        actor = actor_of_user(request.user)
-        if actor is None:
-            raise exceptions.NotAuthenticated(_("Sign in as active staff or use a POS token."))
-        if role_of(actor) not in self.allowed_roles(request.method):
-            raise exceptions.PermissionDenied(_("Your role cannot do this."))
-        self.actor = actor
-
-    @property
-    def role(self) -> str:
-        return role_of(self.actor)
-
-
-def __getattr__(name: str):
-    """`ScopedApi` (an APIView) and `ScopedListApi` (a ListAPIView) with the mixin, built on first
-    use: DRF's views module imports this module through the settings, so it cannot be imported
-    at the top of this module."""
-    if name not in ("ScopedApi", "ScopedListApi"):
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from rest_framework import generics, views
-
-    if name == "ScopedApi":
-        base, doc = views.APIView, "An APIView that resolves `self.actor` and enforces `roles`."
-    else:
-        base, doc = (
-            generics.ListAPIView,
-            "A read-only list whose get_queryset() starts from a selector.",
-        )
-    cls = type(name, (ScopedApiMixin, base), {"__module__": __name__, "__doc__": doc})
-    globals()[name] = cls
-    return cls

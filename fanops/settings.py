@@ -39,6 +39,8 @@ INSTALLED_APPS = [
     "tagging",
     "segmentation",
     "campaigns",
+    "web",
+    "devtools",
 ]
 
 MIDDLEWARE = [
@@ -55,7 +57,7 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",
 ]
 
-ROOT_URLCONF = "fanops.urls"
+ROOT_URLCONF = "web.urls"
 WSGI_APPLICATION = "fanops.wsgi.application"
 
 TEMPLATES = [

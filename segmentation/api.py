@@ -18,8 +18,9 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from customers.actors import ScopedApi, ScopedListApi
 from customers.selectors import customers_visible_to, stores_visible_to
-from fanops.api import HQ_ONLY, MANAGERS, STAFF, ScopedApi, ScopedListApi
+from fanops.api import HQ_ONLY, MANAGERS, STAFF
 from segmentation import selectors, services
 from segmentation.models import RelabelRun
 

@@ -12,9 +12,10 @@ from rest_framework import exceptions, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from customers.actors import ScopedApi
 from customers.selectors import customers_visible_to
 from customers.serializers import to_drf_error
-from fanops.api import EVERYONE, STAFF, ScopedApi
+from fanops.api import EVERYONE, STAFF
 from tagging import selectors, services
 from tagging.models import Tag, TagGroup
 

@@ -1,3 +1,3 @@
-"""This app's pages (included by fanops/web_urls.py)."""
+"""This app's pages (included by web/page_urls.py)."""
 
 urlpatterns: list = []

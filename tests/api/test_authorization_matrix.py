@@ -238,7 +238,7 @@ def test_every_matrix_row_has_a_cell_per_persona():
 
 
 def test_every_scoped_api_view_resolves_its_actor_through_the_shared_mixin():
-    from fanops.api import ScopedApiMixin
+    from customers.actors import ScopedApiMixin
 
     public = {"api/v1/schema/", "api/v1/docs/", "api/v1/auth/token/"}
 

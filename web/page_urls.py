@@ -3,7 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from fanops.views import home
+from web.views import home
 
 urlpatterns = [
     path("", home, name="home"),
