@@ -9,12 +9,12 @@
 
 from __future__ import annotations
 
-import io
 import logging
 import time
 from datetime import date, datetime
 
 import numpy as np
+import pandas as pd
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils.translation import gettext as _
@@ -39,6 +39,7 @@ from campaigns.selectors import (
 from customers.models import Customer, PosToken, Staff, Store
 from customers.phones import mask_phone
 from customers.selectors import Actor, stores_visible_to
+from fanops import bulk
 from tagging.services import add_event_tag, event_tags
 
 logger = logging.getLogger(__name__)
@@ -170,33 +171,18 @@ def _insert_members(campaign_id: int, rows: list[tuple[int, int | None, str, str
     """Bulk insert (customer_id, guide_id, group, apple, rfm_segment): COPY on PostgreSQL."""
     if not rows:
         return
-    if connection.vendor == "postgresql":
-        buffer = io.StringIO()
-        for customer_id, guide_id, group, apple, segment in rows:
-            guide = "\\N" if guide_id is None else str(guide_id)
-            buffer.write(f"{campaign_id}\t{customer_id}\t{guide}\t{group}\t{apple}\t{segment}\n")
-        buffer.seek(0)
-        with connection.cursor() as cursor:
-            cursor.copy_expert(
-                f"COPY {AudienceMember._meta.db_table} "
-                '(campaign_id, customer_id, guide_id, "group", apple, rfm_segment) FROM STDIN',
-                buffer,
-            )
-        return
-    AudienceMember.objects.bulk_create(
-        (
-            AudienceMember(
-                campaign_id=campaign_id,
-                customer_id=customer_id,
-                guide_id=guide_id,
-                group=group,
-                apple=apple,
-                rfm_segment=segment,
-            )
-            for customer_id, guide_id, group, apple, segment in rows
-        ),
-        batch_size=2000,
+    frame = pd.DataFrame.from_records(
+        rows, columns=["customer_id", "guide_id", "group", "apple", "rfm_segment"]
     )
+    frame.insert(0, "campaign_id", campaign_id)
+    frame["guide_id"] = frame["guide_id"].astype("Int64")  # None for fans without a guide
+    with connection.cursor() as cursor:
+        bulk.copy_frame(
+            cursor,
+            AudienceMember._meta.db_table,
+            frame,
+            force_not_null=["group", "apple", "rfm_segment"],
+        )
 
 
 def apply_rules(rows: list[tuple], *, holdout_percent: int, seed: int) -> tuple[dict, list[tuple]]:

@@ -3,25 +3,21 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 from django.shortcuts import get_object_or_404
-from django.utils import timezone
-from django.utils.translation import gettext as _
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
     extend_schema,
     inline_serializer,
 )
-from rest_framework import exceptions, serializers, status
+from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from customers.actors import ScopedApi, ScopedListApi
 from customers.selectors import customers_visible_to, stores_visible_to
 from fanops.api import HQ_ONLY, MANAGERS, STAFF
-from segmentation import selectors, services
+from segmentation import selectors, services, tasks
 from segmentation.models import RelabelRun
 
 ERRORS = {
@@ -135,7 +131,15 @@ class RelabelApi(ScopedApi):
 
     @extend_schema(
         tags=["labels"],
-        request=inline_serializer("RelabelIn", {"as_of": serializers.DateField(required=False)}),
+        request=inline_serializer(
+            "RelabelIn",
+            {
+                "as_of": serializers.DateField(
+                    required=False,
+                    help_text="Default today; from 1990-01-01 to a year after today.",
+                )
+            },
+        ),
         responses={
             202: inline_serializer(
                 "RelabelQueued",
@@ -146,17 +150,8 @@ class RelabelApi(ScopedApi):
     )
     def post(self, request: Request) -> Response:
         data = request.data if isinstance(request.data, dict) else {}
-        raw = data.get("as_of")
-        if raw in (None, ""):
-            as_of = timezone.localdate()
-        else:
-            try:
-                as_of = date.fromisoformat(str(raw))
-            except ValueError:
-                raise exceptions.ValidationError(
-                    {"as_of": [_("Enter a date as YYYY-MM-DD.")]}
-                ) from None
-        run = services.queue_relabel(as_of=as_of)
+        as_of = services.parse_as_of(data.get("as_of"))  # ValidationError → 400
+        run = tasks.queue_relabel(as_of=as_of)
         return Response(
             {"run_id": run.pk, "as_of": as_of.isoformat()}, status=status.HTTP_202_ACCEPTED
         )
@@ -176,4 +171,5 @@ class RelabelRunListApi(ScopedListApi):
         tags=["labels"], responses={200: RelabelRunSerializer(many=True), **_errors(401, 403)}
     )
     def get(self, request, *args, **kwargs):
+        services.fail_interrupted_runs()  # a run killed mid-way is not shown `running`
         return super().get(request, *args, **kwargs)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import io
+import hashlib
 from datetime import date, datetime, time, timedelta
 from itertools import islice
 from zoneinfo import ZoneInfo
@@ -14,6 +14,7 @@ from django.db import connection
 from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, QuerySet, Sum
 
 from customers.models import Customer, CustomerLabels, Order, Store
+from fanops import bulk
 from fanops.vocabulary import Apple, Membership, RfmSegment, RStage
 from segmentation.models import AppleQuotaOverride, LabelChange, RelabelRun, StoreLabelling
 from segmentation.rules import WINDOW_DAYS
@@ -161,41 +162,6 @@ def fans_sql(*, vendor: str, store_ids: list[int] | None = None) -> str:
     """
 
 
-def integer_frame(sql: str, params: dict, *, columns: list[tuple[str, str]]) -> pd.DataFrame:
-    """The rows of `sql`, whose `columns` (name, numpy type; in order) are integers, never NULL.
-
-    On PostgreSQL one binary COPY whose rows numpy views as a record array: no parsing at all
-    (at 1M fans this read takes a fraction of a second of client time instead of seconds).
-    """
-    if connection.vendor != "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            rows = cursor.fetchall()
-        frame = pd.DataFrame.from_records(rows, columns=[name for name, _ in columns])
-        return frame.astype(dict(columns)) if len(frame) else _empty(columns)
-    with connection.cursor() as cursor:
-        raw = cursor.cursor
-        buffer = io.BytesIO()
-        query = raw.mogrify(sql, params).decode()
-        raw.copy_expert(f"COPY ({query}) TO STDOUT WITH (FORMAT binary)", buffer)
-    data = buffer.getbuffer()
-    # Header: 11-byte signature, flags, extension length (0); each row: field count, then per
-    # field its length and big-endian value; trailer: -1.
-    fields = [("count", ">i2")]
-    for name, kind in columns:
-        fields += [(f"{name}__length", ">i4"), (name, ">" + np.dtype(kind).str[1:])]
-    record = np.dtype(fields)
-    body = len(data) - 19 - 2
-    if body % record.itemsize:
-        raise ValueError("unexpected row layout in the binary COPY (a NULL or a wider type?)")
-    rows = np.frombuffer(data, dtype=record, offset=19, count=body // record.itemsize)
-    return pd.DataFrame({name: rows[name].astype(kind) for name, kind in columns}, copy=False)
-
-
-def _empty(columns: list[tuple[str, str]]) -> pd.DataFrame:
-    return pd.DataFrame({name: pd.Series(dtype=kind) for name, kind in columns})
-
-
 PG_EPOCH = np.datetime64("2000-01-01T00:00:00", "us")
 
 
@@ -213,14 +179,10 @@ def _local_dates(values: pd.Series) -> pd.Series:
 
 def _read_aggregates(sql: str, params: dict, *, as_of: date) -> pd.DataFrame:
     """`aggregate_sql`'s rows with local dates: rules.INPUT_COLUMNS' aggregate columns."""
-    if connection.vendor == "postgresql":
-        frame = integer_frame(sql, params, columns=AGGREGATE_COLUMNS)
-    else:
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            frame = pd.DataFrame.from_records(
-                cursor.fetchall(), columns=[name for name, _ in AGGREGATE_COLUMNS]
-            )
+    columns = AGGREGATE_COLUMNS
+    if connection.vendor != "postgresql":  # the instants are text there
+        columns = [(name, kind if "_at" not in name else "object") for name, kind in columns]
+    frame = bulk.read_frame(sql, params, columns)
     out = {"customer_id": frame["customer_id"].to_numpy(dtype="int64")}
     out["last_sale"] = _local_dates(frame["last_sale_at"])
     out["first_sale"] = _local_dates(frame["first_sale_at"])
@@ -241,7 +203,7 @@ def buyer_aggregates(*, as_of: date, store_ids: list[int] | None = None) -> pd.D
 def fan_rows(*, store_ids: list[int] | None = None) -> pd.DataFrame:
     """Every fan (of `store_ids`) with what classifying, remark keys and the diff need (FAN_COLUMNS)."""
     sql = fans_sql(vendor=connection.vendor, store_ids=store_ids)
-    return integer_frame(sql, {}, columns=FAN_COLUMNS)
+    return bulk.read_frame(sql, {}, FAN_COLUMNS)
 
 
 def name_hashes(customer_ids) -> dict[int, int]:
@@ -301,37 +263,15 @@ def combine(fans: pd.DataFrame, aggregates: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(columns, copy=False)  # copy=False: no block consolidation (~0.5 s)
 
 
+# The distributed run's scratch table (created and emptied by `segmentation.distributed`).
 PARTS_TABLE = "segmentation_relabel_aggregate_part"
-
-
-def ensure_parts_table() -> None:
-    """The scratch table the distributed run's parts fill (UNLOGGED on PostgreSQL: no WAL)."""
-    pg = connection.vendor == "postgresql"
-    instant = "timestamptz NOT NULL" if pg else "text"
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""CREATE {"UNLOGGED " if pg else ""}TABLE IF NOT EXISTS {PARTS_TABLE} (
-                run_id bigint NOT NULL, customer_id bigint NOT NULL,
-                last_sale_at {instant}, first_sale_at {instant}, window_first_sale_at {instant},
-                frequency bigint NOT NULL, lifetime_sales bigint NOT NULL,
-                window_sales_cents bigint NOT NULL, window_refund_cents bigint NOT NULL
-            )"""
-        )
 
 
 def buyer_aggregates_from_parts(*, run_id: int, as_of: date) -> pd.DataFrame:
     """The distributed run's combined parts, shaped like `buyer_aggregates`."""
-    ensure_parts_table()
     columns = ", ".join(name for name, _ in AGGREGATE_COLUMNS)
     sql = f"SELECT {columns} FROM {PARTS_TABLE} WHERE run_id = %(run)s ORDER BY customer_id"
     return _read_aggregates(sql, {"run": run_id}, as_of=as_of)
-
-
-def drop_parts(*, run_id: int) -> None:
-    """Forget a distributed run's parts."""
-    ensure_parts_table()
-    with connection.cursor() as cursor:
-        cursor.execute(f"DELETE FROM {PARTS_TABLE} WHERE run_id = %s", [run_id])
 
 
 def relabel_inputs(*, as_of: date, store_ids: list[int] | None = None) -> pd.DataFrame:
@@ -339,7 +279,7 @@ def relabel_inputs(*, as_of: date, store_ids: list[int] | None = None) -> pd.Dat
 
     Two queries: one GROUP BY over the orders and one over the fans. Note that SPEC §3's
     population P is every buyer of the brand: to label only some stores, classify all and write
-    some (as `services.relabel` does); `store_ids` here serves the per-store split of the
+    some (as `segmentation.services.relabel` does); `store_ids` here serves the per-store split of the
     distributed run, whose parts are combined before classifying.
     """
     return combine(
@@ -565,8 +505,6 @@ def apple_upgrades_of_last_run(*, customers: QuerySet[Customer]) -> QuerySet[Lab
 def labels_checksum() -> str:
     """A digest of every fan's computed labels and metrics and of every store's labels date
     (same labels ⇔ same checksum)."""
-    import hashlib
-
     digest = hashlib.sha256()
     for store_id, as_of in StoreLabelling.objects.order_by("store_id").values_list(
         "store_id", "as_of"

@@ -8,7 +8,6 @@ from __future__ import annotations
 import csv
 import tempfile
 from collections.abc import Iterator
-from datetime import date
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -25,7 +24,7 @@ from customers.models import GuideTransfer, Staff, Store
 from customers.selectors import customers_visible_to, staff_visible_to
 from customers.views import current_staff, filter_tag_choices, manual_taxonomy, store_choice
 from fanops.vocabulary import Apple, Membership, RfmSegment, RStage
-from segmentation import services
+from segmentation import services, tasks
 from segmentation.models import RelabelRun
 from segmentation.selectors import (
     apple_quota_for_store,
@@ -247,14 +246,12 @@ def hq(request: HttpRequest) -> HttpResponse:
 def relabel_start(request: HttpRequest) -> HttpResponse:
     """Queue a relabel (after commit, so the worker never races this request)."""
     _hq(request)
-    as_of = timezone.localdate()
-    if request.POST.get("as_of"):
-        try:
-            as_of = date.fromisoformat(request.POST["as_of"])
-        except ValueError:
-            messages.error(request, _("Enter the date as YYYY-MM-DD."))
-            return redirect("segmentation:hq")
-    services.queue_relabel(as_of=as_of)
+    try:
+        as_of = services.parse_as_of(request.POST.get("as_of"))
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("segmentation:hq")
+    tasks.queue_relabel(as_of=as_of)
     messages.success(request, _("Relabel queued. Refresh in a minute to see the run."))
     return redirect("segmentation:hq")
 

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 import psycopg2
 from django.db import connection
 
+from fanops import bulk
 from segmentation import services
 
 
@@ -26,6 +27,6 @@ def lock_held_elsewhere() -> Iterator[None]:
         finally:
             other.close()
         return
-    with open(services._lock_file_path(), "a+") as handle:
+    with open(bulk.lock_file_path(services.LOCK_NAME), "a+") as handle:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
         yield

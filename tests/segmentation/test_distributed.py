@@ -4,7 +4,7 @@ from datetime import date, timedelta
 from unittest import mock
 
 from customers.models import CustomerLabels
-from segmentation import services, tasks
+from segmentation import distributed, services, tasks
 from segmentation.models import RelabelRun
 from segmentation.selectors import labels_checksum
 from tests.factories import aware_dt, make_customer, make_order, make_store
@@ -28,8 +28,8 @@ def brand() -> None:
 
 def run_by_hand(as_of: date, parts: int) -> RelabelRun:
     """What the chord does, called as plain functions (no broker needed)."""
-    run = RelabelRun.objects.create(as_of=as_of)
-    for store_ids in services.store_partitions(parts):
+    run = distributed.create_run(as_of=as_of)
+    for store_ids in distributed.store_partitions(parts):
         tasks.aggregate_part(run.pk, as_of.isoformat(), store_ids)
     tasks.finish_distributed(run.pk, as_of.isoformat())
     return RelabelRun.objects.get(pk=run.pk)
@@ -50,9 +50,9 @@ def test_a_retried_part_does_not_count_twice(db):
     brand()
     services.relabel(as_of=AS_OF + timedelta(days=1))
     expected = labels_checksum()
-    run = RelabelRun.objects.create(as_of=AS_OF + timedelta(days=1))
+    run = distributed.create_run(as_of=AS_OF + timedelta(days=1))
     day = (AS_OF + timedelta(days=1)).isoformat()
-    for store_ids in services.store_partitions(3):
+    for store_ids in distributed.store_partitions(3):
         tasks.aggregate_part(run.pk, day, store_ids)
         tasks.aggregate_part(run.pk, day, store_ids)  # Celery delivered it twice
     tasks.finish_distributed(run.pk, day)
@@ -61,7 +61,7 @@ def test_a_retried_part_does_not_count_twice(db):
 
 def test_the_callback_is_skipped_while_another_run_holds_the_lock(db):
     brand()
-    run = RelabelRun.objects.create(as_of=AS_OF)
+    run = distributed.create_run(as_of=AS_OF)
     with lock_held_elsewhere():
         assert tasks.finish_distributed(run.pk, AS_OF.isoformat()) == "skipped"
     assert not CustomerLabels.objects.exists()
@@ -71,16 +71,16 @@ def test_starting_a_distributed_run_sends_one_chord_of_store_parts_after_commit(
     db, django_capture_on_commit_callbacks
 ):
     brand()
-    with mock.patch("celery.chord") as chord:
+    with mock.patch("segmentation.tasks.chord") as chord:
         with django_capture_on_commit_callbacks(execute=False) as callbacks:
-            run = services.relabel_distributed(as_of=AS_OF, parts=2)
+            run = tasks.queue_distributed_relabel(as_of=AS_OF, parts=2)
         chord.assert_not_called()  # workers must not look for a run that is not committed
         callbacks[0]()
-    assert run.status == RelabelRun.Status.RUNNING
+    assert run.status == RelabelRun.Status.QUEUED  # running only once the callback has the lock
     header = chord.call_args.args[0]
     assert [sig.task for sig in header] == ["segmentation.tasks.aggregate_part"] * 2
     assert sorted(i for sig in header for i in sig.args[2]) == sorted(
-        services.store_partitions(1)[0]
+        distributed.store_partitions(1)[0]
     )
     callback = chord.return_value.call_args.args[0]
     assert (callback.task, callback.args) == (

@@ -13,7 +13,7 @@ import pytest
 from django.db import connection, connections
 
 from customers.models import CustomerLabels
-from segmentation import services
+from segmentation import job
 from segmentation.models import RelabelRun, StoreLabelling
 from segmentation.selectors import labels_checksum
 from segmentation.services import relabel
@@ -63,7 +63,7 @@ def test_ten_concurrent_starts_do_the_work_once_and_skip_the_rest_at_once():
 
     results: list = [None] * 10
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(services, "_checkpoint", slow_checkpoint)
+        patch.setattr(job, "checkpoint", slow_checkpoint)
         threads = [in_thread(timed_relabel, results, i) for i in range(10)]
         for thread in threads:
             thread.start()
@@ -118,8 +118,8 @@ def test_a_reader_polling_during_a_run_never_sees_two_runs_mixed():
     with pytest.MonkeyPatch.context() as patch:
         # Keep the switch transaction open a while after its UPDATE, before the commit.
         patch.setattr(
-            services,
-            "_checkpoint",
+            job,
+            "checkpoint",
             lambda phase: time.sleep(0.5) if phase == "switch_updated" else None,
         )
         reader.start()
@@ -142,7 +142,7 @@ def test_sigkill_in_the_middle_of_the_switch_leaves_the_previous_labels_and_free
         f"postgres://{settings_dict['USER']}:{settings_dict['PASSWORD']}@{settings_dict['HOST'] or 'localhost'}"
         f":{settings_dict['PORT'] or 5432}/{settings_dict['NAME']}"
     )
-    env = {**os.environ, "DATABASE_URL": url, "DEBUG": "1", services.PAUSE_ENV: "switch_updated:60"}
+    env = {**os.environ, "DATABASE_URL": url, "DEBUG": "1", job.PAUSE_ENV: "switch_updated:60"}
     child = subprocess.Popen(
         [
             sys.executable,

@@ -9,7 +9,7 @@ from django.core.management import call_command
 from django.db import connection
 
 from customers.models import Customer, CustomerLabels, Order, Staff
-from segmentation import services
+from segmentation import job, services, switch
 from segmentation.models import LabelChange, RelabelRun, StoreLabelling
 from segmentation.selectors import labels_checksum, relabel_inputs
 from segmentation.services import relabel
@@ -273,7 +273,7 @@ def test_a_failure_during_the_switch_keeps_the_previous_labels_and_records_faile
         if phase == "switch_updated":
             raise RuntimeError("disk on fire")
 
-    with mock.patch.object(services, "_checkpoint", side_effect=explode):
+    with mock.patch.object(job, "checkpoint", side_effect=explode):
         run = relabel(as_of=AS_OF + timedelta(days=20))
     assert run.status == RelabelRun.Status.FAILED
     assert "disk on fire" in run.error
@@ -344,7 +344,7 @@ def test_the_scratch_table_does_not_outlive_a_run(store):
     relabel(as_of=AS_OF)
     with connection.cursor() as cursor:
         tables = connection.introspection.get_table_list(cursor)
-    assert services.STAGE_TABLE not in {t.name for t in tables}
+    assert switch.STAGE_TABLE not in {t.name for t in tables}
 
 
 @pytest.mark.django_db

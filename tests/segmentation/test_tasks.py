@@ -45,10 +45,8 @@ def test_the_task_really_relabels_when_called_as_a_function(store):
 
 
 def test_a_queued_run_is_the_row_the_worker_fills_in(store):
-    from segmentation.services import queue_relabel
-
     with mock.patch("segmentation.tasks.relabel.delay"):
-        queued = queue_relabel(as_of=date(2026, 3, 1))
+        queued = tasks.queue_relabel(as_of=date(2026, 3, 1))
     assert tasks.relabel("2026-03-01", run_id=queued.pk) == queued.pk
     queued.refresh_from_db()
     assert queued.status == RelabelRun.Status.SUCCEEDED

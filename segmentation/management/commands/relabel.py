@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import argparse
 from datetime import date
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from segmentation.models import RelabelRun
-from segmentation.services import relabel
+from segmentation.services import parse_as_of, relabel
+
+
+def _as_of(value: str) -> date:
+    """`--as-of`: the API's rule (`services.parse_as_of`)."""
+    try:
+        return parse_as_of(value)
+    except ValidationError as exc:
+        raise argparse.ArgumentTypeError(" ".join(exc.messages)) from None
 
 
 class Command(BaseCommand):
@@ -18,7 +28,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--as-of", type=date.fromisoformat, help="YYYY-MM-DD (default: today)")
+        parser.add_argument("--as-of", type=_as_of, help="YYYY-MM-DD (default: today)")
         parser.add_argument(
             "--store",
             action="append",

@@ -1,0 +1,341 @@
+"""Set-based reads and writes: pandas frames in and out of the database, staging tables and
+advisory locks. PostgreSQL gets COPY; SQLite (the embedded default, tests) a plain fallback
+with the same results.
+
+API (all on Django's default `connection`; callers hold any transaction they need):
+
+- `copy_frame(cursor, table, frame, columns=None, *, force_not_null=(), chunk=COPY_CHUNK,
+  date_format=None, float_format=None) -> int`: insert `frame`'s `columns` (default: all, named
+  as the table's columns) into `table`. PostgreSQL: CSV `COPY … FROM STDIN` in chunks, the next
+  chunk formatted in a thread while the server ingests this one; NaN/None/NaT are NULL, except
+  in `force_not_null` columns (text: an empty or `\\N` value stays text). SQLite: `executemany`
+  of the same chunks. Use the nullable `Int64` dtype for integer columns with missing values
+  (a float column would be written as `12.0`); datetime64 columns are written with
+  `date_format` (default ISO 8601). Returns the number of rows.
+- `read_frame(sql, params, columns) -> DataFrame`: the rows of `sql` as a frame typed by
+  `columns` (name, dtype), in order: integer dtypes (never NULL), float (NULL → NaN), `str`
+  (NULL → ''), `object` (as the driver returns it). PostgreSQL: all-integer columns are read as
+  one binary `COPY … TO STDOUT` that numpy views as a record array (no parsing at all), others
+  as a CSV COPY parsed by `pandas.read_csv`; both several times faster than fetching tuples.
+- `create_table(cursor, table, columns, *, temporary=False, unlogged=False,
+  if_not_exists=False)`: DDL from (name, SQL type) pairs; `unlogged` only on PostgreSQL.
+- `staged(table, columns, frame=None, **copy_options)`: a context manager around a temporary
+  table holding `frame` (copied with `copy_frame`; NOT NULL text columns are `force_not_null`),
+  dropped when the block ends, however it ends. Typical use: stage rows, then one
+  `UPDATE … FROM`/`INSERT … SELECT` inside the caller's transaction.
+- `advisory_lock(name)`: a context manager that takes the lock `name` without waiting and
+  yields whether it got it. PostgreSQL: a session-level advisory lock (seen by every process and
+  machine on the database, released when the session ends, even on SIGKILL); SQLite: `flock()`
+  on a file next to the database (released by the kernel when the process dies).
+- `update_if_unlocked(queryset, name, **values) -> int`: `queryset.update(**values)` unless some
+  session holds the lock `name`, decided in the same statement (PostgreSQL: `pg_locks`), so a
+  session that takes the lock meanwhile is never overwritten.
+- `lock_key(name)`, `lock_file_path(name)`: the PostgreSQL key and the SQLite file of a lock.
+
+Table and column names are interpolated into SQL: pass constants, never user input.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import io
+import logging
+import os
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+
+import numpy as np
+import pandas as pd
+from django.db import DatabaseError, connection
+from django.db.models import BooleanField, QuerySet
+from django.db.models.expressions import RawSQL
+
+logger = logging.getLogger(__name__)
+
+COPY_CHUNK = 100_000  # rows per COPY / executemany: bounds the memory of one formatted chunk
+NULL = "\\N"
+_TEXT_TYPES = ("varchar", "char", "text")
+
+
+def _quote(name: str) -> str:
+    return connection.ops.quote_name(name)
+
+
+# --- writing frames -----------------------------------------------------------------------------
+
+
+def copy_frame(
+    cursor,
+    table: str,
+    frame: pd.DataFrame,
+    columns: Sequence[str] | None = None,
+    *,
+    force_not_null: Iterable[str] = (),
+    chunk: int = COPY_CHUNK,
+    date_format: str | None = None,
+    float_format: str | None = None,
+) -> int:
+    """Insert `frame`'s `columns` into `table` (see the module docstring). Returns the row count."""
+    names = list(frame.columns if columns is None else columns)
+    if not len(frame):
+        return 0
+    quoted = ", ".join(_quote(name) for name in names)
+    starts = list(range(0, len(frame), chunk))
+    if connection.vendor != "postgresql":
+        placeholders = ", ".join(["%s"] * len(names))
+        sql = f"INSERT INTO {_quote(table)} ({quoted}) VALUES ({placeholders})"
+        for start in starts:
+            cursor.executemany(
+                sql, _python_rows(frame.iloc[start : start + chunk][names], date_format)
+            )
+        return len(frame)
+    options = f"FORMAT csv, NULL '{NULL}'"
+    forced = [_quote(name) for name in force_not_null]
+    if forced:
+        options += f", FORCE_NOT_NULL ({', '.join(forced)})"
+    sql = f"COPY {_quote(table)} ({quoted}) FROM STDIN WITH ({options})"
+    raw = getattr(cursor, "cursor", cursor)  # the psycopg2 cursor behind Django's wrapper
+
+    def csv_chunk(start: int) -> io.StringIO:
+        buffer = io.StringIO()
+        frame.iloc[start : start + chunk][names].to_csv(
+            buffer,
+            header=False,
+            index=False,
+            na_rep=NULL,
+            date_format=date_format,
+            float_format=float_format,
+        )
+        buffer.seek(0)
+        return buffer
+
+    if len(starts) == 1:
+        raw.copy_expert(sql, csv_chunk(0), size=1 << 20)
+        return len(frame)
+    # Format the next chunk in a thread while PostgreSQL ingests this one (psycopg2 releases the
+    # GIL while it sends): Python and the server work side by side.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(csv_chunk, starts[0])
+        for following in [*starts[1:], None]:
+            buffer = pending.result()
+            if following is not None:
+                pending = pool.submit(csv_chunk, following)
+            raw.copy_expert(sql, buffer, size=1 << 20)
+    return len(frame)
+
+
+def _python_rows(block: pd.DataFrame, date_format: str | None) -> list[tuple]:
+    """`block`'s rows as tuples of Python values (None for NaN/NaT/NA) for the DB-API."""
+    block = block.copy()
+    for name in block.columns:
+        if pd.api.types.is_datetime64_any_dtype(block[name].dtype):
+            text = block[name].dt.strftime(date_format or "%Y-%m-%d %H:%M:%S.%f")
+            block[name] = text.astype(object).where(block[name].notna(), None)
+    values = block.astype(object)
+    values = values.where(block.notna(), None)
+    return list(values.itertuples(index=False, name=None))
+
+
+# --- reading frames -----------------------------------------------------------------------------
+
+
+def read_frame(sql: str, params, columns: Sequence[tuple[str, object]]) -> pd.DataFrame:
+    """The rows of `sql` with `params`, typed by `columns` (see the module docstring)."""
+    kinds = {name: np.dtype(kind) for name, kind in columns}
+    if connection.vendor != "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+        frame = pd.DataFrame.from_records(rows, columns=list(kinds))
+        return _typed(frame, kinds)
+    with connection.cursor() as cursor:
+        raw = cursor.cursor
+        query = raw.mogrify(sql, params).decode()
+        if all(kind.kind in "iu" for kind in kinds.values()):
+            return _binary_integers(raw, query, kinds)
+        buffer = io.StringIO()
+        raw.copy_expert(f"COPY ({query}) TO STDOUT WITH (FORMAT csv)", buffer)
+    buffer.seek(0)
+    if not buffer.getvalue():
+        return _typed(pd.DataFrame(columns=list(kinds)), kinds)
+    numbers = [name for name, kind in kinds.items() if kind.kind == "f"]
+    return pd.read_csv(
+        buffer,
+        names=list(kinds),
+        header=None,
+        dtype={name: (str if kind.kind in "OU" else kind) for name, kind in kinds.items()},
+        keep_default_na=False,
+        na_values=dict.fromkeys(numbers, [""]),
+    )
+
+
+def _typed(frame: pd.DataFrame, kinds: dict[str, np.dtype]) -> pd.DataFrame:
+    """The fallback's fetched rows as `read_frame` types them on PostgreSQL."""
+    for name, kind in kinds.items():
+        if kind.kind == "f":
+            frame[name] = pd.to_numeric(frame[name], errors="coerce").astype(kind)
+        elif kind.kind == "U":
+            frame[name] = frame[name].fillna("").astype(str)
+        elif kind.kind in "iub":
+            frame[name] = frame[name].astype(kind)
+    return frame
+
+
+def _binary_integers(raw, query: str, kinds: dict[str, np.dtype]) -> pd.DataFrame:
+    """One binary COPY of integer, never-NULL columns, viewed by numpy as a record array."""
+    buffer = io.BytesIO()
+    raw.copy_expert(f"COPY ({query}) TO STDOUT WITH (FORMAT binary)", buffer)
+    data = buffer.getbuffer()
+    # Header: 11-byte signature, flags, extension length (0); each row: field count, then per
+    # field its length and big-endian value; trailer: -1.
+    fields = [("count", ">i2")]
+    for name, kind in kinds.items():
+        fields += [(f"{name}__length", ">i4"), (name, ">" + kind.str[1:])]
+    record = np.dtype(fields)
+    body = len(data) - 19 - 2
+    if body % record.itemsize:
+        raise ValueError("unexpected row layout in the binary COPY (a NULL or a wider type?)")
+    rows = np.frombuffer(data, dtype=record, offset=19, count=body // record.itemsize)
+    return pd.DataFrame({name: rows[name].astype(kind) for name, kind in kinds.items()}, copy=False)
+
+
+# --- tables -------------------------------------------------------------------------------------
+
+
+def create_table(
+    cursor,
+    table: str,
+    columns: Sequence[tuple[str, str]],
+    *,
+    temporary: bool = False,
+    unlogged: bool = False,
+    if_not_exists: bool = False,
+) -> None:
+    """CREATE [TEMPORARY | UNLOGGED] TABLE [IF NOT EXISTS] `table` (name type, …)."""
+    kind = "TEMPORARY " if temporary else ""
+    if unlogged and not temporary and connection.vendor == "postgresql":
+        kind = "UNLOGGED "  # no WAL: scratch data that a crash may lose
+    exists = "IF NOT EXISTS " if if_not_exists else ""
+    body = ", ".join(f"{name} {sql_type}" for name, sql_type in columns)
+    cursor.execute(f"CREATE {kind}TABLE {exists}{table} ({body})")
+
+
+@contextmanager
+def staged(
+    table: str,
+    columns: Sequence[tuple[str, str]],
+    frame: pd.DataFrame | None = None,
+    **copy_options,
+) -> Iterator[str]:
+    """A temporary `table` holding `frame`, dropped when the block ends; yields its name.
+
+    An earlier table of that name in this session (a run that died half-way on a kept
+    connection) is dropped first. When the block fails, the drop is best effort: inside an
+    aborted transaction it cannot run, and the rollback removes the table anyway.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {table}")
+        create_table(cursor, table, columns, temporary=True)
+    try:
+        if frame is not None:
+            texts = [
+                name
+                for name, sql_type in columns
+                if sql_type.lower().startswith(_TEXT_TYPES) and "not null" in sql_type.lower()
+            ]
+            with connection.cursor() as cursor:
+                copy_frame(
+                    cursor,
+                    table,
+                    frame,
+                    [name for name, _ in columns],
+                    force_not_null=texts,
+                    **copy_options,
+                )
+        yield table
+    except BaseException:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(f"DROP TABLE IF EXISTS {table}")
+        except DatabaseError:
+            logger.info("staging table %s is left to the rollback", table)
+        raise
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+# --- locks --------------------------------------------------------------------------------------
+
+
+def lock_key(name: str) -> int:
+    """The advisory lock key of `name`: the first 8 bytes of sha256(name) as a signed bigint."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
+def lock_file_path(name: str) -> str:
+    """SQLite: the file whose flock() is the lock `name` (next to the database when it is a file)."""
+    database = str(connection.settings_dict["NAME"])
+    if "mode=memory" in database or ":memory:" in database:
+        database += f"|pid {os.getpid()}"  # an in-memory database lives in this process only
+    elif database and os.sep in database:
+        return f"{database}.{name}.lock"
+    digest = hashlib.sha256(database.encode()).hexdigest()[:16]
+    return os.path.join(tempfile.gettempdir(), f"fanops-{name}-{digest}.lock")
+
+
+@contextmanager
+def advisory_lock(name: str) -> Iterator[bool]:
+    """Hold the lock `name` for the block; yields False (at once) when another session has it."""
+    if connection.vendor == "postgresql":
+        key = lock_key(name)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
+            acquired = bool(cursor.fetchone()[0])
+        try:
+            yield acquired
+        finally:
+            if acquired:
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+        return
+    handle = open(lock_file_path(name), "a+")  # noqa: SIM115 - held for the whole block
+    try:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    finally:
+        handle.close()
+
+
+# A bigint advisory key shows in pg_locks as classid (high 32 bits), objid (low 32), objsubid 1.
+_LOCK_HELD_SQL = """EXISTS (
+    SELECT 1 FROM pg_locks
+     WHERE locktype = 'advisory' AND granted AND objsubid = 1
+       AND classid::bigint = %s AND objid::bigint = %s
+       AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))"""
+
+
+def update_if_unlocked(queryset: QuerySet, name: str, **values) -> int:
+    """`queryset.update(**values)` unless a session holds the lock `name`; rows updated.
+
+    PostgreSQL: one UPDATE whose WHERE reads pg_locks, so the check and the write are one
+    statement (a row a lock holder writes after it took the lock is never matched: lock first,
+    then write). SQLite: the file lock is held for the UPDATE.
+    """
+    if connection.vendor == "postgresql":
+        key = lock_key(name) & 0xFFFF_FFFF_FFFF_FFFF
+        free = RawSQL(
+            f"NOT {_LOCK_HELD_SQL}", [key >> 32, key & 0xFFFF_FFFF], output_field=BooleanField()
+        )
+        return queryset.filter(free).update(**values)
+    with advisory_lock(name) as acquired:
+        return queryset.update(**values) if acquired else 0
