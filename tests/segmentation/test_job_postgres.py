@@ -16,7 +16,7 @@ from customers.models import CustomerLabels
 from segmentation import job
 from segmentation.models import RelabelRun, StoreLabelling
 from segmentation.selectors import labels_checksum
-from segmentation.services import relabel
+from segmentation.services import fail_interrupted_runs, relabel
 from tests.factories import aware_dt, make_customer, make_order, make_store
 
 pytestmark = [
@@ -133,24 +133,16 @@ def test_a_reader_polling_during_a_run_never_sees_two_runs_mixed():
     assert before in seen
 
 
-def test_sigkill_in_the_middle_of_the_switch_leaves_the_previous_labels_and_frees_the_lock():
-    brand()
-    relabel(as_of=AS_OF)
-    before = labels_checksum()
+def kill_relabel_paused_at(phase: str, as_of: date) -> None:
+    """Run `manage.py relabel` in a child process, wait until it pauses at `phase`, SIGKILL it."""
     settings_dict = connection.settings_dict
     url = (
         f"postgres://{settings_dict['USER']}:{settings_dict['PASSWORD']}@{settings_dict['HOST'] or 'localhost'}"
         f":{settings_dict['PORT'] or 5432}/{settings_dict['NAME']}"
     )
-    env = {**os.environ, "DATABASE_URL": url, "DEBUG": "1", job.PAUSE_ENV: "switch_updated:60"}
+    env = {**os.environ, "DATABASE_URL": url, "DEBUG": "1", job.PAUSE_ENV: f"{phase}:60"}
     child = subprocess.Popen(
-        [
-            sys.executable,
-            str(ROOT / "manage.py"),
-            "relabel",
-            "--as-of",
-            (AS_OF + timedelta(days=200)).isoformat(),
-        ],
+        [sys.executable, str(ROOT / "manage.py"), "relabel", "--as-of", as_of.isoformat()],
         env=env,
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
@@ -160,17 +152,24 @@ def test_sigkill_in_the_middle_of_the_switch_leaves_the_previous_labels_and_free
     try:
         line = ""
         deadline = time.monotonic() + 30
-        while "paused at switch_updated" not in line and time.monotonic() < deadline:
+        while f"paused at {phase}" not in line and time.monotonic() < deadline:
             line = child.stderr.readline()
             if not line and child.poll() is not None:
                 break
-        assert "paused at switch_updated" in line
+        assert f"paused at {phase}" in line
         os.kill(child.pid, signal.SIGKILL)
         child.wait(10)
     finally:
         if child.poll() is None:
             child.kill()
         child.stderr.close()
+
+
+def test_sigkill_in_the_middle_of_the_switch_leaves_the_previous_labels_and_frees_the_lock():
+    brand()
+    relabel(as_of=AS_OF)
+    before = labels_checksum()
+    kill_relabel_paused_at("switch_updated", AS_OF + timedelta(days=200))
     assert labels_checksum() == before
     assert set(StoreLabelling.objects.values_list("as_of", flat=True)) == {AS_OF}
     # The server notices the dead session and frees its advisory lock.
@@ -180,3 +179,43 @@ def test_sigkill_in_the_middle_of_the_switch_leaves_the_previous_labels_and_free
         time.sleep(0.2)
         run = relabel(as_of=AS_OF + timedelta(days=1))
     assert run.status == RelabelRun.Status.SUCCEEDED
+    killed = RelabelRun.objects.get(as_of=AS_OF + timedelta(days=200))
+    assert (killed.status, killed.error) == (RelabelRun.Status.FAILED, "interrupted")
+
+
+def test_a_run_killed_by_sigkill_is_running_until_its_session_ends_then_interrupted():
+    brand()
+    kill_relabel_paused_at("classify", AS_OF)
+    killed = RelabelRun.objects.get()
+    assert killed.status == RelabelRun.Status.RUNNING  # what a dead process leaves
+    deadline = time.monotonic() + 10
+    while not fail_interrupted_runs() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    killed.refresh_from_db()
+    assert (killed.status, killed.error) == (RelabelRun.Status.FAILED, "interrupted")
+    assert killed.finished_at is not None
+
+
+def test_a_live_run_in_another_process_is_not_marked_interrupted():
+    brand()
+    paused = threading.Event()
+    release = threading.Event()
+
+    def slow_checkpoint(phase: str) -> None:
+        if phase == "classify":
+            paused.set()
+            release.wait(20)
+
+    results: list = [None]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(job, "checkpoint", slow_checkpoint)
+        worker = in_thread(lambda: relabel(as_of=AS_OF), results, 0)
+        worker.start()
+        try:
+            assert paused.wait(20)
+            assert RelabelRun.objects.get().status == RelabelRun.Status.RUNNING
+            assert fail_interrupted_runs() == 0
+        finally:
+            release.set()
+            worker.join(30)
+    assert results[0].status == RelabelRun.Status.SUCCEEDED
