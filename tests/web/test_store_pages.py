@@ -186,7 +186,7 @@ def test_manager_moves_all_fans_of_a_leaving_guide(client, manager, guide):
     guide.save()
     client.force_login(manager.user)
     response = client.post(
-        "/dashboard/", {"from_guide": guide.pk, "to_guide": target.pk, "customers": ""}
+        "/dashboard/transfer/", {"from_guide": guide.pk, "to_guide": target.pk, "customers": ""}
     )
     assert response.status_code == 302
     assert set(Customer.objects.filter(guide=target).values_list("pk", flat=True)) == {
@@ -205,7 +205,8 @@ def test_manager_moves_selected_fans_only(client, manager, guide):
     target = make_staff(store=manager.store)
     client.force_login(manager.user)
     client.post(
-        "/dashboard/", {"from_guide": guide.pk, "to_guide": target.pk, "customers": str(picked.pk)}
+        "/dashboard/transfer/",
+        {"from_guide": guide.pk, "to_guide": target.pk, "customers": str(picked.pk)},
     )
     picked.refresh_from_db()
     kept.refresh_from_db()
@@ -218,7 +219,7 @@ def test_transfer_to_another_stores_guide_is_refused_next_to_the_field(
     fan = make_fan(store=manager.store, guide=guide)
     client.force_login(manager.user)
     response = client.post(
-        "/dashboard/", {"from_guide": guide.pk, "to_guide": other_store_guide.pk}
+        "/dashboard/transfer/", {"from_guide": guide.pk, "to_guide": other_store_guide.pk}
     )
     assert response.status_code == 400
     assert response.context["form"].errors["to_guide"]
@@ -368,7 +369,7 @@ def test_manager_moves_the_ticked_fans(client, manager, guide):
     target = make_staff(store=manager.store)
     client.force_login(manager.user)
     client.post(
-        "/dashboard/",
+        "/dashboard/transfer/",
         {"from_guide": guide.pk, "to_guide": target.pk, "customers": [first.pk, second.pk]},
     )
     moved = set(Customer.objects.filter(guide=target).values_list("pk", flat=True))

@@ -13,44 +13,34 @@ from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from campaigns import exports, services
-from campaigns.forms import AudienceForm, CampaignForm, CheckInForm
-from campaigns.models import AudienceMember, Campaign
-from campaigns.selectors import (
-    campaign_results,
-    campaigns_visible_to,
-    can_change_campaign,
-    can_manage_campaigns,
-    contact_list,
-    playbooks_for_filter,
-)
+from campaigns import services
+from campaigns.models import Campaign
+from campaigns.selectors import can_change_campaign, can_manage_campaigns, contact_list
 from customers.models import Customer, Staff
-from customers.selectors import staff_of, staff_visible_to, stores_visible_to
-
-
-def _staff(request: HttpRequest) -> Staff:
-    staff = staff_of(request.user)
-    if staff is None:
-        raise PermissionDenied
-    return staff
-
-
-def _manager(request: HttpRequest) -> Staff:
-    staff = _staff(request)
-    if not can_manage_campaigns(staff):
-        raise PermissionDenied
-    return staff
+from customers.selectors import staff_visible_to, stores_visible_to
+from customers.services import CustomerExists, register_customer
+from web import exports
+from web.forms.campaigns import AudienceForm, CampaignForm, CheckInForm
+from web.selectors.campaigns import (
+    campaign_page,
+    campaigns_for_pages,
+    recent_check_ins,
+    registration_store,
+    results_page,
+)
+from web.views.base import campaign_manager, context_of, current_staff
 
 
 def _campaign(staff: Staff, code: str) -> Campaign:
-    return get_object_or_404(campaigns_visible_to(staff).prefetch_related("stores"), code=code)
+    return get_object_or_404(campaigns_for_pages(staff), code=code)
 
 
 @login_required
 @require_GET
 def campaign_list(request: HttpRequest) -> HttpResponse:
-    staff = _staff(request)
-    campaigns = campaigns_visible_to(staff).prefetch_related("stores")
+    """The events of the actor's store (HQ: all)."""
+    staff = current_staff(request)
+    campaigns = campaigns_for_pages(staff)
     return render(
         request,
         "campaigns/campaign_list.html",
@@ -61,28 +51,15 @@ def campaign_list(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def campaign_create(request: HttpRequest) -> HttpResponse:
-    staff = _manager(request)
+    """Plan an event: the form, and `create_campaign`'s errors next to the fields."""
+    staff = campaign_manager(request)
     stores = stores_visible_to(staff).filter(is_active=True)
     form = CampaignForm(request.POST or None, stores=stores)
     if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
         try:
-            campaign = services.create_campaign(
-                actor=staff,
-                code=data["code"],
-                name=data["name"],
-                kind=data["kind"],
-                starts_on=data["starts_on"],
-                ends_on=data["ends_on"],
-                store_codes=[store.code for store in data["stores"]],
-                holdout_percent=data["holdout_percent"],
-                seed=data["seed"],
-                goal=data["goal"],
-                message_template=data["message_template"],
-            )
+            campaign = services.create_campaign(actor=staff, **form.campaign_fields())
         except ValidationError as exc:
-            for field, errors in exc.message_dict.items():
-                form.add_error(field if field in form.fields else None, errors)
+            form.add_service_errors(exc)
         else:
             return redirect("campaigns:detail", code=campaign.code)
     return render(request, "campaigns/campaign_form.html", {"form": form})
@@ -91,41 +68,20 @@ def campaign_create(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def campaign_detail(request: HttpRequest, code: str) -> HttpResponse:
-    staff = _staff(request)
+    """The event, its audience builder with the live count, and the contact lists per guide."""
+    staff = current_staff(request)
     campaign = _campaign(staff, code)
-    can_change = can_change_campaign(actor=staff, campaign=campaign)
+    page = campaign_page(staff=staff, campaign=campaign, now=timezone.now())
     form = AudienceForm(initial=campaign.audience_filter or None)
-    preview = None
-    if can_change:
-        try:
-            preview = services.preview_audience(
-                campaign=campaign, audience=campaign.audience_filter, now=timezone.now()
-            )
-        except ValidationError:
-            preview = None  # a tag retired since: the builder shows the filter to fix
-    guides = staff_visible_to(staff).filter(
-        pk__in=AudienceMember.objects.filter(campaign=campaign).values("guide_id")
-    )
-    return render(
-        request,
-        "campaigns/campaign_detail.html",
-        {
-            "campaign": campaign,
-            "form": form,
-            "preview": preview,
-            "can_change": can_change,
-            "has_check_ins": campaign.check_ins.exists(),
-            "playbooks": playbooks_for_filter(campaign.audience_filter),
-            "guides": guides if staff.role != Staff.Role.GUIDE else [],
-        },
-    )
+    context = context_of(page, campaign=campaign, form=form)
+    return render(request, "campaigns/campaign_detail.html", context)
 
 
 @login_required
 @require_GET
 def campaign_audience_preview(request: HttpRequest, code: str) -> HttpResponse:
     """The htmx fragment with the live count for the filters being chosen."""
-    staff = _manager(request)
+    staff = campaign_manager(request)
     campaign = _campaign(staff, code)
     form = AudienceForm(request.GET)
     preview, error = None, ""
@@ -150,7 +106,7 @@ def campaign_audience_preview(request: HttpRequest, code: str) -> HttpResponse:
 @login_required
 @require_POST
 def campaign_audience_freeze(request: HttpRequest, code: str) -> HttpResponse:
-    staff = _manager(request)
+    staff = campaign_manager(request)
     campaign = _campaign(staff, code)
     if not can_change_campaign(actor=staff, campaign=campaign):
         raise PermissionDenied
@@ -173,45 +129,18 @@ def campaign_audience_freeze(request: HttpRequest, code: str) -> HttpResponse:
     return redirect("campaigns:detail", code=campaign.code)
 
 
-def _registration_store(staff: Staff, campaign: Campaign):
-    """Where a walk-in who is not a fan yet gets registered: the staff's store, or the event's only one."""
-    if staff.store_id is not None:
-        return staff.store
-    stores = list(campaign.stores.all())
-    return stores[0] if len(stores) == 1 else None
-
-
 @login_required
 @require_http_methods(["GET", "POST"])
 def campaign_check_in(request: HttpRequest, code: str) -> HttpResponse:
     """Check a fan in by phone; a phone that is not a fan yet can be registered and checked in."""
-    from customers.services import CustomerExists, register_customer
-
-    staff = _staff(request)
+    staff = current_staff(request)
     campaign = _campaign(staff, code)
     form = CheckInForm(request.POST or None)
+    store = registration_store(staff=staff, campaign=campaign)
     not_a_fan = False
-    registration_store = _registration_store(staff, campaign)
     if request.method == "POST" and form.is_valid():
-        phone = form.cleaned_data["phone"]
-        customer = None
-        try:
-            if request.POST.get("register") and registration_store is not None:
-                customer = register_customer(
-                    store=registration_store,
-                    phone=phone,
-                    name=request.POST.get("name", "").strip(),
-                    guide=staff if staff.role == Staff.Role.GUIDE else None,
-                    by=staff,
-                )
-            else:
-                customer = services.find_fan_for_check_in(actor=staff, phone=phone)
-        except ValidationError as exc:
-            form.add_error(None, exc.messages)
-        except CustomerExists:
-            form.add_error("phone", _("This phone is already registered at another store."))
-        except Customer.DoesNotExist:
-            not_a_fan = True
+        register = bool(request.POST.get("register")) and store is not None
+        customer, not_a_fan = _fan_checking_in(request, staff, form, store if register else None)
         if customer is not None:
             _record, created = services.check_in(
                 campaign=campaign, customer=customer, by=staff, now=timezone.now()
@@ -223,17 +152,42 @@ def campaign_check_in(request: HttpRequest, code: str) -> HttpResponse:
                     request, _("%(name)s had already checked in.") % {"name": customer.name}
                 )
             return redirect("campaigns:check_in", code=campaign.code)
-    return render(
-        request,
-        "campaigns/check_in.html",
-        {
-            "campaign": campaign,
-            "form": form,
-            "not_a_fan": not_a_fan,
-            "can_register": registration_store is not None,
-            "recent": campaign.check_ins.select_related("customer")[:20],
-        },
-    )
+    context = {
+        "campaign": campaign,
+        "form": form,
+        "not_a_fan": not_a_fan,
+        "can_register": store is not None,
+        "recent": recent_check_ins(campaign),
+    }
+    return render(request, "campaigns/check_in.html", context)
+
+
+def _fan_checking_in(
+    request: HttpRequest, staff: Staff, form: CheckInForm, register_at
+) -> tuple[Customer | None, bool]:
+    """The fan with the form's phone (registered at `register_at` first when given), or None
+    with the error on the form; the flag says the phone is not a fan yet."""
+    phone = form.cleaned_data["phone"]
+    try:
+        if register_at is not None:
+            customer = register_customer(
+                store=register_at,
+                phone=phone,
+                name=request.POST.get("name", "").strip(),
+                guide=staff if staff.role == Staff.Role.GUIDE else None,
+                by=staff,
+            )
+        else:
+            customer = services.find_fan_for_check_in(actor=staff, phone=phone)
+    except ValidationError as exc:
+        form.add_error(None, exc.messages)
+    except CustomerExists:
+        form.add_error("phone", _("This phone is already registered at another store."))
+    except Customer.DoesNotExist:
+        return None, True
+    else:
+        return customer, False
+    return None, False
 
 
 @login_required
@@ -242,7 +196,7 @@ def campaign_export(request: HttpRequest, code: str, fmt: str) -> HttpResponse:
     """The contact list (per guide with ?guide=<work number>; a guide always gets their own fans)."""
     if fmt not in ("csv", "xlsx"):
         raise Http404
-    staff = _staff(request)
+    staff = current_staff(request)
     campaign = _campaign(staff, code)
     guide = None
     work_number = request.GET.get("guide")
@@ -252,10 +206,10 @@ def campaign_export(request: HttpRequest, code: str, fmt: str) -> HttpResponse:
     suffix = f"-{guide.work_number}" if guide else ""
     if fmt == "xlsx":
         body = exports.contact_list_xlsx(rows, title=campaign.code)
-        content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        content_type = exports.XLSX_CONTENT_TYPE
     else:
         body = exports.contact_list_csv(rows)
-        content_type = "text/csv; charset=utf-8"
+        content_type = exports.CSV_CONTENT_TYPE
     response = HttpResponse(body, content_type=content_type)
     response["Content-Disposition"] = (
         f'attachment; filename="{campaign.code}{suffix}-contacts.{fmt}"'
@@ -266,28 +220,9 @@ def campaign_export(request: HttpRequest, code: str, fmt: str) -> HttpResponse:
 @login_required
 @require_GET
 def campaign_results_page(request: HttpRequest, code: str) -> HttpResponse:
-    staff = _manager(request)
+    """Contact group against hold-out: conversion and participation, with the chart."""
+    staff = campaign_manager(request)
     campaign = _campaign(staff, code)
     services.refresh_event_tags(campaign=campaign)  # idempotent: late orders get tagged too
-    results = campaign_results(campaign=campaign, actor=staff)
-    chart = {
-        "labels": [
-            str(AudienceMember.Group.CONTACT.label),
-            str(AudienceMember.Group.HOLDOUT.label),
-        ],
-        "conversion": [
-            round((results["groups"][g]["conversion"] or 0) * 100, 2)
-            for g in ("contact", "holdout")
-        ],
-        "participation": [
-            round(results["groups"][g]["participated"] * 100 / results["groups"][g]["size"], 2)
-            if results["groups"][g]["size"]
-            else 0
-            for g in ("contact", "holdout")
-        ],
-    }
-    return render(
-        request,
-        "campaigns/results.html",
-        {"campaign": campaign, "results": results, "chart": chart},
-    )
+    page = results_page(staff=staff, campaign=campaign)
+    return render(request, "campaigns/results.html", context_of(page, campaign=campaign))
