@@ -591,3 +591,13 @@ def test_the_fan_card_lists_tag_changes_newest_first_as_tag_history_does(client,
     client.force_login(guide.user)
     changes = client.get(f"/fans/{fan.pk}/").context["tag_changes"]
     assert [c.tag.code for c in changes] == ["teacher", "business"]
+
+
+def test_a_full_phone_search_query_count_is_pinned(client, guide, django_assert_max_num_queries):
+    for _ in range(30):
+        make_fan(store=guide.store, guide=guide)
+    make_fan(store=guide.store, guide=guide, phone="13812345678")
+    client.force_login(guide.user)
+    # session + user + staff, taxonomy (2), page, tags (3), tag names = 11 (no count: one match)
+    with django_assert_max_num_queries(11):
+        client.post(reverse("customers:search"), {"q": "13812345678"})

@@ -120,6 +120,19 @@ class FanFilterForm(forms.Form):
         current = self.cleaned_data.get(name)
         return self.query(**{name: "" if current == value else value})
 
+    def link_context(self, taxonomy: list[TagGroup]) -> dict[str, object]:
+        """What the page draws from the filter: the form, its chips and their links."""
+        whole_store = bool(self.cleaned_data.get("all"))
+        return {
+            "form": self,
+            "current": self.cleaned_data,
+            "chips": self.chips(),
+            "tag_chips": self.tag_chips(taxonomy),
+            "query": self.query(),
+            "scope_all": whole_store,
+            "scope_toggle": self.query(all="" if whole_store else "1"),
+        }
+
     def chips(self) -> dict[str, list[tuple[str, str, str, bool]]]:
         """(value, label, link query, on) per apple, stage and segment chip."""
         return {

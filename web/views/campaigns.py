@@ -139,18 +139,10 @@ def campaign_check_in(request: HttpRequest, code: str) -> HttpResponse:
     store = registration_store(staff=staff, campaign=campaign)
     not_a_fan = False
     if request.method == "POST" and form.is_valid():
-        register = bool(request.POST.get("register")) and store is not None
-        customer, not_a_fan = _fan_checking_in(request, staff, form, store if register else None)
+        register_at = store if request.POST.get("register") else None
+        customer, not_a_fan = _fan_checking_in(request, staff, form, register_at)
         if customer is not None:
-            _record, created = services.check_in(
-                campaign=campaign, customer=customer, by=staff, now=timezone.now()
-            )
-            if created:
-                messages.success(request, _("%(name)s checked in.") % {"name": customer.name})
-            else:
-                messages.info(
-                    request, _("%(name)s had already checked in.") % {"name": customer.name}
-                )
+            _check_in(request, staff, campaign, customer)
             return redirect("campaigns:check_in", code=campaign.code)
     context = {
         "campaign": campaign,
@@ -160,6 +152,16 @@ def campaign_check_in(request: HttpRequest, code: str) -> HttpResponse:
         "recent": recent_check_ins(campaign),
     }
     return render(request, "campaigns/check_in.html", context)
+
+
+def _check_in(request: HttpRequest, staff: Staff, campaign: Campaign, customer: Customer) -> None:
+    _record, created = services.check_in(
+        campaign=campaign, customer=customer, by=staff, now=timezone.now()
+    )
+    if created:
+        messages.success(request, _("%(name)s checked in.") % {"name": customer.name})
+    else:
+        messages.info(request, _("%(name)s had already checked in.") % {"name": customer.name})
 
 
 def _fan_checking_in(

@@ -59,16 +59,10 @@ def _fan_list_response(
     )
     context = context_of(
         listing,
-        form=form,
-        current=form.cleaned_data,
-        chips=form.chips(),
-        tag_chips=form.tag_chips(options.taxonomy),
+        **form.link_context(options.taxonomy),
         store=store,
         stores=stores,
         staff=staff,
-        query=form.query(),
-        scope_all=filters.whole_store,
-        scope_toggle=form.query(all="" if filters.whole_store else "1"),
         store_param=_store_param(staff, store),
         searched_phone=mask_phone(filters.phone) if filters.phone else "",
     )
