@@ -24,7 +24,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from customers.actors import ScopedApi, ScopedListApi
-from customers.filters import CustomerFilter, OrderFilter
 from customers.models import Customer, Order, Staff, Store
 from customers.phones import mask_phone, normalize_phone
 from customers.selectors import (
@@ -57,6 +56,7 @@ from customers.services import (
     update_customer,
 )
 from fanops.api import EVERYONE, STAFF, AuthTokenThrottle
+from web.filters import CustomerFilter, OrderFilter
 
 logger = logging.getLogger(__name__)
 

@@ -1,9 +1,9 @@
-"""Server-rendered pages (SPEC §6), collected from the apps."""
+"""Server-rendered pages (SPEC §6); each area keeps its URL namespace (`customers:list`, …)."""
 
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from web.views import home
+from web.views.site import home
 
 urlpatterns = [
     path("", home, name="home"),
@@ -13,8 +13,7 @@ urlpatterns = [
         name="login",
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("", include("customers.urls")),
-    path("", include("tagging.urls")),
-    path("", include("segmentation.urls")),
-    path("", include("campaigns.urls")),
+    path("", include("web.fan_urls")),
+    path("", include("web.store_urls")),
+    path("", include("web.campaign_urls")),
 ]

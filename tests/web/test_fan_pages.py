@@ -482,3 +482,122 @@ def test_a_manager_filters_my_fans_by_guide(client, manager, guide):
     body = client.get(f"/fans/?guide={guide.work_number}").content.decode()
     assert "小丽的粉丝" in body
     assert "别人的粉丝" not in body
+
+
+# --- Search: q is the name or the phone tail; a full phone only by POST ------------------------
+
+
+def test_my_fans_q_of_four_digits_also_matches_a_name_holding_them(client, guide):
+    make_fan(store=guide.store, guide=guide, phone="13812345678", name="尾号")
+    make_fan(store=guide.store, guide=guide, phone="13800000000", name="店铺5678号")
+    make_fan(store=guide.store, guide=guide, phone="13800001111", name="别的")
+    client.force_login(guide.user)
+    names = {row.name for row in client.get("/fans/?q=5678").context["rows"]}
+    assert names == {"尾号", "店铺5678号"}
+
+
+@pytest.mark.parametrize("q", ["678", "45678", "13812345678"])
+def test_my_fans_q_of_other_than_four_digits_matches_no_phone(client, guide, q):
+    make_fan(store=guide.store, guide=guide, phone="13812345678", name="要找的")
+    client.force_login(guide.user)
+    assert client.get("/fans/", {"q": q}).context["rows"] == []
+
+
+@pytest.mark.parametrize("q", ["5678", "张", "678", "13812345678", ""])
+def test_my_fans_and_the_fan_api_match_the_same_fans_for_q(client, guide, q):
+    make_fan(store=guide.store, guide=guide, phone="13812345678", name="张三")
+    make_fan(store=guide.store, guide=guide, phone="13800005678", name="李四")
+    make_fan(store=guide.store, guide=guide, phone="13800001111", name="王678")
+    client.force_login(guide.user)
+    page = {row.pk for row in client.get("/fans/", {"q": q}).context["rows"]}
+    api = {row["id"] for row in client.get("/api/v1/customers/", {"q": q}).json()["results"]}
+    assert page == api
+
+
+def test_searching_a_full_phone_by_post_finds_the_fan_without_the_number_in_any_link(client, guide):
+    wanted = make_fan(store=guide.store, guide=guide, phone="13812345678", name="要找的")
+    make_fan(store=guide.store, guide=guide, phone="13800005678", name="同尾号")
+    client.force_login(guide.user)
+    response = client.post(reverse("customers:search"), {"q": "138 1234 5678", "apple": "green"})
+    assert response.status_code == 200
+    assert [row.pk for row in response.context["rows"]] == [wanted.pk]
+    body = response.content.decode()
+    assert "13812345678" not in body
+    assert "12345678" not in body
+    assert "138****5678" in body
+
+
+def test_a_full_phone_search_by_htmx_pushes_a_url_without_the_number(client, guide):
+    make_fan(store=guide.store, guide=guide, phone="13812345678")
+    client.force_login(guide.user)
+    response = client.post(
+        reverse("customers:search"),
+        {"q": "13812345678", "apple": "green"},
+        headers={"HX-Request": "true"},
+    )
+    assert response["HX-Push-Url"] == "/fans/?apple=green"
+    assert len(response.context["rows"]) == 1
+
+
+def test_a_full_phone_search_does_not_find_another_stores_fan(client, guide, other_store_guide):
+    make_fan(store=other_store_guide.store, guide=other_store_guide, phone="13812345678")
+    client.force_login(guide.user)
+    response = client.post(reverse("customers:search"), {"q": "13812345678", "all": "1"})
+    assert response.context["rows"] == []
+
+
+def test_a_name_search_by_post_goes_to_the_get_url(client, guide):
+    client.force_login(guide.user)
+    response = client.post(reverse("customers:search"), {"q": "张三", "apple": "red"})
+    assert response.status_code == 302
+    assert response.url == "/fans/?q=%E5%BC%A0%E4%B8%89&apple=red"
+
+
+def test_a_tail_search_by_htmx_shows_the_get_url(client, guide):
+    make_fan(store=guide.store, guide=guide, phone="13812345678")
+    client.force_login(guide.user)
+    response = client.post(
+        reverse("customers:search"), {"q": "5678"}, headers={"HX-Request": "true"}
+    )
+    assert response["HX-Push-Url"] == "/fans/?q=5678"
+    assert len(response.context["rows"]) == 1
+
+
+def test_a_partly_typed_phone_is_left_out_of_the_pushed_url(client, guide):
+    client.force_login(guide.user)
+    response = client.post(
+        reverse("customers:search"), {"q": "1381234"}, headers={"HX-Request": "true"}
+    )
+    assert response["HX-Push-Url"] == "/fans/?"
+
+
+def test_the_search_box_posts_so_a_typed_phone_never_enters_a_url(client, guide):
+    client.force_login(guide.user)
+    body = client.get("/fans/").content.decode()
+    assert f'method="post" action="{reverse("customers:search")}"' in body
+    assert f'hx-post="{reverse("customers:search")}"' in body
+
+
+def test_a_get_on_the_search_url_goes_back_to_my_fans(client, hq, store):
+    client.force_login(hq.user)
+    response = client.get(reverse("customers:search"), {"store": store.code})
+    assert response.url == f"/fans/?store={store.code}"
+
+
+def test_the_fan_card_lists_tag_changes_newest_first_as_tag_history_does(client, guide):
+    fan = make_fan(store=guide.store, guide=guide)
+    change_tags(customer=fan, add=["style:business"], by=guide)
+    change_tags(customer=fan, add=["profession:teacher"], by=guide)
+    client.force_login(guide.user)
+    changes = client.get(f"/fans/{fan.pk}/").context["tag_changes"]
+    assert [c.tag.code for c in changes] == ["teacher", "business"]
+
+
+def test_a_full_phone_search_query_count_is_pinned(client, guide, django_assert_max_num_queries):
+    for _ in range(30):
+        make_fan(store=guide.store, guide=guide)
+    make_fan(store=guide.store, guide=guide, phone="13812345678")
+    client.force_login(guide.user)
+    # session + user + staff, taxonomy (2), page, tags (3), tag names = 11 (no count: one match)
+    with django_assert_max_num_queries(11):
+        client.post(reverse("customers:search"), {"q": "13812345678"})

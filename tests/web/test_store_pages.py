@@ -186,7 +186,7 @@ def test_manager_moves_all_fans_of_a_leaving_guide(client, manager, guide):
     guide.save()
     client.force_login(manager.user)
     response = client.post(
-        "/dashboard/", {"from_guide": guide.pk, "to_guide": target.pk, "customers": ""}
+        "/dashboard/transfer/", {"from_guide": guide.pk, "to_guide": target.pk, "customers": ""}
     )
     assert response.status_code == 302
     assert set(Customer.objects.filter(guide=target).values_list("pk", flat=True)) == {
@@ -205,7 +205,8 @@ def test_manager_moves_selected_fans_only(client, manager, guide):
     target = make_staff(store=manager.store)
     client.force_login(manager.user)
     client.post(
-        "/dashboard/", {"from_guide": guide.pk, "to_guide": target.pk, "customers": str(picked.pk)}
+        "/dashboard/transfer/",
+        {"from_guide": guide.pk, "to_guide": target.pk, "customers": str(picked.pk)},
     )
     picked.refresh_from_db()
     kept.refresh_from_db()
@@ -218,7 +219,7 @@ def test_transfer_to_another_stores_guide_is_refused_next_to_the_field(
     fan = make_fan(store=manager.store, guide=guide)
     client.force_login(manager.user)
     response = client.post(
-        "/dashboard/", {"from_guide": guide.pk, "to_guide": other_store_guide.pk}
+        "/dashboard/transfer/", {"from_guide": guide.pk, "to_guide": other_store_guide.pk}
     )
     assert response.status_code == 400
     assert response.context["form"].errors["to_guide"]
@@ -368,7 +369,7 @@ def test_manager_moves_the_ticked_fans(client, manager, guide):
     target = make_staff(store=manager.store)
     client.force_login(manager.user)
     client.post(
-        "/dashboard/",
+        "/dashboard/transfer/",
         {"from_guide": guide.pk, "to_guide": target.pk, "customers": [first.pk, second.pk]},
     )
     moved = set(Customer.objects.filter(guide=target).values_list("pk", flat=True))
@@ -406,3 +407,62 @@ def test_dashboard_lists_recent_transfers_of_its_store_only(client, manager, gui
     body = client.get("/dashboard/").content.decode()
     assert "转走的粉丝" in body
     assert "别店转移" not in body
+
+
+@pytest.mark.parametrize("customer", ["abc", "", "1.5", "-1", str(2**63)])
+def test_ticking_with_a_malformed_fan_id_is_a_400_and_stores_nothing(client, guide, customer):
+    make_run()
+    client.force_login(guide.user)
+    response = client.post("/today/tick/", {"list": "sleeping", "customer": customer})
+    assert response.status_code == 400
+    assert "today_ticks" not in client.session
+
+
+def test_ticking_an_unknown_list_is_404(client, guide):
+    fan = make_fan(store=guide.store, guide=guide)
+    client.force_login(guide.user)
+    assert client.post("/today/tick/", {"list": "nope", "customer": fan.pk}).status_code == 404
+
+
+def test_the_transfer_form_posts_to_its_own_url(client, manager, guide):
+    make_fan(store=manager.store, guide=guide)
+    client.force_login(manager.user)
+    body = client.get("/dashboard/").content.decode()
+    assert 'action="/dashboard/transfer/"' in body
+    assert client.post("/dashboard/").status_code == 405
+
+
+def test_a_transfer_says_how_many_fans_moved_and_goes_back_to_the_dashboard(client, manager, guide):
+    make_fan(store=manager.store, guide=guide)
+    make_fan(store=manager.store, guide=guide)
+    target = make_staff(store=manager.store, name="接手导购")
+    client.force_login(manager.user)
+    response = client.post(
+        "/dashboard/transfer/", {"from_guide": guide.pk, "to_guide": target.pk}, follow=True
+    )
+    assert response.redirect_chain == [("/dashboard/", 302)]
+    (message,) = [str(m) for m in response.context["messages"]]
+    assert "2" in message and guide.name in message and "接手导购" in message
+
+
+def test_hq_goes_back_to_the_dashboard_of_the_store_it_moved_fans_in(client, hq, other_store):
+    guide = make_staff(store=other_store)
+    target = make_staff(store=other_store)
+    make_fan(store=other_store, guide=guide)
+    client.force_login(hq.user)
+    response = client.post(
+        "/dashboard/transfer/",
+        {"store": other_store.code, "from_guide": guide.pk, "to_guide": target.pk},
+    )
+    assert response.url == f"/dashboard/?store={other_store.code}"
+    assert Customer.objects.get(store=other_store).guide_id == target.pk
+
+
+def test_a_guide_cannot_move_fans(client, guide):
+    other = make_staff(store=guide.store)
+    fan = make_fan(store=guide.store, guide=guide)
+    client.force_login(guide.user)
+    response = client.post("/dashboard/transfer/", {"from_guide": guide.pk, "to_guide": other.pk})
+    assert response.status_code == 404
+    fan.refresh_from_db()
+    assert fan.guide_id == guide.pk

@@ -1,4 +1,8 @@
-"""FilterSets shared by the API and the pages; every choice list is scoped to the caller."""
+"""The fan and order FilterSets of the API, and the one `q` rule the pages share with them.
+
+Every choice list is scoped to the caller. `q` (SPEC §5) matches the name or the last 4 digits of
+the phone, through `match_name_or_phone_tail`, on `GET /customers/` and on My fans alike.
+"""
 
 from __future__ import annotations
 
@@ -7,21 +11,43 @@ from datetime import datetime, time, timedelta
 import django_filters
 from django import forms
 from django.core.exceptions import ValidationError
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
+from customers.actors import actor_of_user
 from customers.models import Customer, Order, Staff, Store
 from customers.selectors import staff_visible_to, stores_visible_to
 from fanops.vocabulary import Apple, RfmSegment, RStage
+from tagging.selectors import filter_customers_by_tags, upcoming_birthdays
 
 BIRTHDAY_WITHIN_MAX = 366
+PHONE_TAIL = 4
+
+
+def match_name_or_phone_tail(queryset: QuerySet[Customer], q: str) -> QuerySet[Customer]:
+    """Fans whose name contains `q`, or whose phone ends with `q` when `q` is 4 digits.
+
+    A longer number matches no phone: a full phone is looked up by POST (it must not travel in a
+    URL, where request logs keep it).
+    """
+    q = (q or "").strip()
+    if not q:
+        return queryset
+    condition = Q(name__icontains=q)
+    if q.isdigit() and len(q) == PHONE_TAIL:
+        condition |= Q(phone__endswith=q)
+    return queryset.filter(condition)
+
+
+def looks_like_phone(q: str) -> bool:
+    """More digits than a phone tail (separators aside): a phone number or part of one."""
+    digits = "".join(ch for ch in q if ch not in " +-()")
+    return digits.isdigit() and len(digits) > PHONE_TAIL
 
 
 def _actor(request):
-    from customers.actors import actor_of_user
-
     return actor_of_user(getattr(request, "user", None)) if request is not None else None
 
 
@@ -72,17 +98,9 @@ class CustomerFilter(django_filters.FilterSet):
         self.filters["tag"].field_class = _TagListField
 
     def filter_q(self, queryset, name, value):
-        value = value.strip()
-        if not value:
-            return queryset
-        condition = Q(name__icontains=value)
-        if value.isdigit() and len(value) == 4:
-            condition |= Q(phone__endswith=value)
-        return queryset.filter(condition)
+        return match_name_or_phone_tail(queryset, value)
 
     def filter_tags(self, queryset, name, value: list[str]):
-        from tagging.selectors import filter_customers_by_tags
-
         if not value:
             return queryset
         try:
@@ -91,8 +109,6 @@ class CustomerFilter(django_filters.FilterSet):
             raise serializers.ValidationError({"tag": exc.messages}) from None
 
     def filter_birthday_within(self, queryset, name, value):
-        from tagging.selectors import upcoming_birthdays
-
         if value is None:
             return queryset
         fans = upcoming_birthdays(

@@ -4,8 +4,8 @@ from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from customers.demo import generate_demo_brand
 from customers.models import Store
+from devtools.demo import generate_demo_brand
 
 
 class Command(BaseCommand):

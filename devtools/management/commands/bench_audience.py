@@ -3,7 +3,7 @@
 Times building (the live count) and freezing an audience on a large brand (PostgreSQL).
 
 Against the database of DATABASE_URL. With `--build`, when it holds fewer than `--fans` fans, a
-demo brand is generated first (`customers.demo.generate_demo_brand`) and relabelled
+demo brand is generated first (`devtools.demo.generate_demo_brand`) and relabelled
 (`segmentation.services.relabel`), so the filter sees real apples, stages and distances. Use a
 scratch database:
 
@@ -32,6 +32,8 @@ from django.utils import timezone
 from campaigns.models import AudienceMember, Campaign
 from campaigns.services import freeze_audience, preview_audience
 from customers.models import Customer, Store
+from devtools.demo import generate_demo_brand
+from segmentation.services import relabel
 
 DEFAULT_ANY = ["apple:yellow", "apple:golden"]  # ≈ 100,000 of the 1,000,000-fan demo brand
 DEFAULT_ALL: list[str] = []
@@ -113,9 +115,6 @@ class Command(BaseCommand):
             campaign.delete()
 
     def build(self, options, *, missing: int) -> None:
-        from customers.demo import generate_demo_brand
-        from segmentation.services import relabel
-
         if Store.objects.exists():
             raise CommandError("--build needs an empty database (migrated, no stores).")
         started = time.perf_counter()

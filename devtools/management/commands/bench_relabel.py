@@ -1,6 +1,6 @@
 """`python manage.py bench_relabel --customers N --orders N [--stores S] [--keep]` (PostgreSQL).
 
-Builds a demo brand (`customers.demo.generate_demo_brand`) in a scratch database `fanops_bench`
+Builds a demo brand (`devtools.demo.generate_demo_brand`) in a scratch database `fanops_bench`
 on the same server, then in a fresh child process (so peak memory is the relabel's, not the
 generator's), one process per step, times:
 - the floor: a bare `GROUP BY customer_id` over the same orders into a temp table;
@@ -24,7 +24,12 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg2
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connection, connections
+from django.db import connection, connections, transaction
+
+from devtools.demo import generate_demo_brand
+from segmentation.models import RelabelRun, StoreLabelling
+from segmentation.selectors import cutoffs, local_day_start
+from segmentation.services import PG_JOB_SETTINGS, relabel
 
 BENCH_DB = "fanops_bench"
 FLOOR_SQL = """
@@ -155,8 +160,6 @@ class Command(BaseCommand):
             admin.close()
 
     def build(self, *, customers: int, orders: int, stores: int, seed: int, today: date) -> None:
-        from customers.demo import generate_demo_brand
-
         started = time.perf_counter()
         call_command("migrate", verbosity=0, skip_checks=True)
         self.stdout.write(f"generating {stores} stores, {customers:,} fans, {orders:,} orders …")
@@ -189,8 +192,6 @@ class Command(BaseCommand):
 
     def add_next_day_sales(self, day: date) -> None:
         """As many sales as an average day of the brand's orders, paid on `day`."""
-        from segmentation.selectors import local_day_start
-
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT COUNT(*), MAX(paid_at) - MIN(paid_at), (SELECT COUNT(*) FROM customers_customer)"
@@ -209,12 +210,6 @@ class Command(BaseCommand):
     def measure(self, *, today: date, step: str, floor: float) -> None:
         """One step in this (fresh) process: the floor, or relabel #1 / #2 (labels as_of today /
         the next day); prints wall time, CPU time of this process, peak RSS and the load."""
-        from django.db import transaction
-
-        from segmentation.models import RelabelRun, StoreLabelling
-        from segmentation.selectors import cutoffs
-        from segmentation.services import PG_JOB_SETTINGS, relabel
-
         load = "load " + " ".join(f"{x:.1f}" for x in os.getloadavg())
         if step == "floor":
             with connection.cursor() as cursor:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django import forms
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from campaigns.models import HOLDOUT_MAX_PERCENT, SEED_MAX, Campaign
@@ -55,6 +56,16 @@ class CampaignForm(forms.Form):
         super().__init__(*args, **kwargs)
         if stores is not None:
             self.fields["stores"].queryset = stores
+
+    def campaign_fields(self) -> dict[str, object]:
+        """The valid input as `campaigns.services.create_campaign`'s keyword arguments."""
+        data = dict(self.cleaned_data)
+        data["store_codes"] = [store.code for store in data.pop("stores")]
+        return data
+
+    def add_service_errors(self, error: ValidationError) -> None:
+        for field, errors in error.message_dict.items():
+            self.add_error(field if field in self.fields else None, errors)
 
 
 class CheckInForm(forms.Form):

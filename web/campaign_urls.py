@@ -1,8 +1,8 @@
-"""This app's pages (included by web/page_urls.py)."""
+"""Campaign pages (SPEC §6): events, audiences, check-in, exports, results (namespace `campaigns`)."""
 
 from django.urls import path
 
-from campaigns import views
+from web.views import campaigns as views
 
 app_name = "campaigns"
 

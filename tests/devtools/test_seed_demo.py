@@ -7,8 +7,8 @@ from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from customers.demo import generate_demo_brand
 from customers.models import Customer, Order, Staff, Store
+from devtools.demo import generate_demo_brand
 
 TODAY = date(2026, 1, 31)
 

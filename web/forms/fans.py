@@ -1,4 +1,5 @@
-"""Forms of the guide and manager pages: the fan filter, the profile edit and the guide transfer.
+"""Forms of the guide and manager pages: the fan filter, the profile edit, the guide transfer and
+the Today tick.
 
 Forms only parse input; the rules live in the services (`customers.services.update_customer`,
 `customers.transfers.transfer_customers`), whose `ValidationError`s are shown next to the field.
@@ -15,10 +16,13 @@ from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from customers.models import Customer, Staff
+from customers.phones import normalize_phone
 from customers.services import BIRTHDAY_FIELDS
 from fanops.vocabulary import Apple, RfmSegment, RStage
-
-PAGE_SIZE = 25
+from tagging.models import TagGroup
+from web.filters import looks_like_phone
+from web.selectors.fans import FanFilterOptions, FanFilters
+from web.ticks import TODAY_LISTS
 
 
 def _blank(choices: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -29,7 +33,8 @@ class FanFilterForm(forms.Form):
     """My fans: search by name or phone tail, chips for apple, stage, segment and tags.
 
     Invalid values are ignored (the rest of the filter still applies), so a stale bookmark never
-    breaks the page.
+    breaks the page. With `allow_phone` (the POST search only) a full phone number in `q` becomes
+    the `phone` filter and is left out of every link the page draws.
     """
 
     q = forms.CharField(required=False, max_length=50, label=_("Name or phone tail"))
@@ -42,48 +47,59 @@ class FanFilterForm(forms.Form):
     guide = forms.ChoiceField(required=False, label=_("guide"))
     all = forms.BooleanField(required=False, label=_("whole store"))
 
-    def __init__(self, data=None, *, tag_choices=(), guide_choices=(), guide_ids=None, **kwargs):
+    def __init__(
+        self, data=None, *, options: FanFilterOptions | None = None, allow_phone=False, **kwargs
+    ):
         super().__init__(data, **kwargs)
-        self.guide_ids = guide_ids or {}
-        self.fields["tag"].choices = list(tag_choices)
-        self.fields["guide"].choices = _blank(guide_choices)
+        options = options or FanFilterOptions()
+        self.fields["tag"].choices = options.tag_choices()
+        self.fields["guide"].choices = _blank(
+            (g.work_number, g.name if g.is_active else f"{g.name} ({_('leaving')})")
+            for g in options.guides
+        )
+        self.allow_phone = allow_phone
         self.full_clean()
+
+    def clean(self):
+        data = super().clean()
+        data["phone"] = ""
+        if self.allow_phone and looks_like_phone(data.get("q") or ""):
+            try:
+                data["phone"] = normalize_phone(data["q"])
+            except ValidationError:
+                pass  # not a mobile number: searched as a name, matching nobody
+            else:
+                data["q"] = ""
+        return data
 
     def value(self, name: str):
         return self.cleaned_data.get(name) or ("" if name != "tag" else [])
 
-    def apply(self, queryset: QuerySet[Customer], *, staff: Staff) -> QuerySet[Customer]:
-        """Narrow `queryset` (already scoped to the actor) by the valid filters."""
-        from tagging.selectors import filter_customers_by_tags
-
+    def filters(self) -> FanFilters:
+        """The valid filters as plain data for the page selectors."""
         data = self.cleaned_data
-        q = (data.get("q") or "").strip()
-        if q.isdigit():
-            queryset = queryset.filter(phone__endswith=q)
-        elif q:
-            queryset = queryset.filter(name__icontains=q)
-        if data.get("apple"):
-            queryset = queryset.filter(labels__apple=data["apple"])
-        if data.get("stage"):
-            queryset = queryset.filter(labels__r_stage=data["stage"])
-        if data.get("segment"):
-            queryset = queryset.filter(labels__rfm_segment=data["segment"])
-        if data.get("guide") in self.guide_ids:  # the (store, guide) index, no join
-            queryset = queryset.filter(guide_id=self.guide_ids[data["guide"]])
-        elif data.get("guide"):
-            queryset = queryset.filter(guide__work_number=data["guide"])
-        elif staff.role == Staff.Role.GUIDE and not data.get("all"):
-            queryset = queryset.filter(guide=staff)
-        if data.get("tag"):
-            queryset = filter_customers_by_tags(queryset, all_of=data["tag"])
-        return queryset
+        return FanFilters(
+            q=(data.get("q") or "").strip(),
+            phone=data.get("phone") or "",
+            apple=data.get("apple") or "",
+            stage=data.get("stage") or "",
+            segment=data.get("segment") or "",
+            tags=tuple(data.get("tag") or ()),
+            guide=data.get("guide") or "",
+            whole_store=bool(data.get("all")),
+        )
 
     def params(self) -> dict[str, object]:
-        """The valid filters as query parameters (for chip links, paging and exports)."""
+        """The valid filters as query parameters (for chip links, paging and exports).
+
+        A `q` that looks like (part of) a phone number is never put in a link: links are URLs.
+        """
         out: dict[str, object] = {}
         for name in ("q", "apple", "stage", "segment", "guide"):
             if self.cleaned_data.get(name):
                 out[name] = self.cleaned_data[name]
+        if looks_like_phone(str(out.get("q", ""))):
+            del out["q"]
         if self.cleaned_data.get("all"):
             out["all"] = "1"
         if self.cleaned_data.get("tag"):
@@ -103,6 +119,47 @@ class FanFilterForm(forms.Form):
             return self.query(tag=tags)
         current = self.cleaned_data.get(name)
         return self.query(**{name: "" if current == value else value})
+
+    def link_context(self, taxonomy: list[TagGroup]) -> dict[str, object]:
+        """What the page draws from the filter: the form, its chips and their links."""
+        whole_store = bool(self.cleaned_data.get("all"))
+        return {
+            "form": self,
+            "current": self.cleaned_data,
+            "chips": self.chips(),
+            "tag_chips": self.tag_chips(taxonomy),
+            "query": self.query(),
+            "scope_all": whole_store,
+            "scope_toggle": self.query(all="" if whole_store else "1"),
+        }
+
+    def chips(self) -> dict[str, list[tuple[str, str, str, bool]]]:
+        """(value, label, link query, on) per apple, stage and segment chip."""
+        return {
+            name: [
+                (value, label, self.toggled(name, value), self.value(name) == value)
+                for value, label in choices
+            ]
+            for name, choices in (
+                ("apple", Apple.choices),
+                ("stage", RStage.choices),
+                ("segment", RfmSegment.choices),
+            )
+        }
+
+    def tag_chips(self, taxonomy: list[TagGroup]) -> list[tuple[TagGroup, list[tuple]]]:
+        """Per manual group: (ref, name, link query, on) for each of its tags."""
+        return [
+            (
+                group,
+                [
+                    (ref, t.name, self.toggled("tag", ref), ref in self.value("tag"))
+                    for t in group.tags.all()
+                    for ref in [f"{group.code}:{t.code}"]
+                ],
+            )
+            for group in taxonomy
+        ]
 
 
 class ProfileForm(forms.Form):
@@ -226,3 +283,16 @@ class TransferForm(forms.Form):
         ):
             self.add_error("to_guide", _("Choose a different guide."))
         return data
+
+    def add_service_errors(self, error: ValidationError) -> None:
+        """Show `transfer_customers`' errors next to their fields (the rest above the form)."""
+        for field, messages in error.message_dict.items():
+            for message in messages:
+                self.add_error(field if field in self.fields else None, message)
+
+
+class TickForm(forms.Form):
+    """Tick one item of a Today list: which list, which fan (an id, not free text)."""
+
+    list = forms.ChoiceField(choices=[(kind, kind) for kind in TODAY_LISTS])
+    customer = forms.IntegerField(min_value=1, max_value=2**63 - 1)

@@ -28,7 +28,6 @@ from __future__ import annotations
 import io
 import sys
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -42,7 +41,10 @@ from django.contrib.auth.hashers import make_password
 from django.core.management.color import no_style
 from django.db import connection, models, transaction
 from django.utils import timezone
+from lunardate import LunarDate
+from tqdm import tqdm
 
+from customers.facts import compute_fact_labels
 from customers.models import Customer, Order, OrderItem, Staff, Store
 
 DEMO_PASSWORD = "fanops-demo"
@@ -224,8 +226,6 @@ class _Progress:
             )
 
     def bar(self, total: int, desc: str):
-        from tqdm import tqdm
-
         return tqdm(
             total=total,
             desc=desc,
@@ -296,8 +296,6 @@ def _unique_mobiles(rng: np.random.Generator, n: int) -> np.ndarray:
 
 def _lunar_tables(first_year: int, last_year: int) -> tuple[dict[int, int], np.ndarray]:
     """Leap month per year (only years that have one) and whether each month has a 30th day."""
-    from lunardate import LunarDate
-
     leap: dict[int, int] = {}
     has_30 = np.zeros((last_year - first_year + 1, 13, 2), dtype=bool)
     for year in range(first_year, last_year + 1):
@@ -900,12 +898,11 @@ def generate_demo_brand(
             else pd.DataFrame()
         )
         now = np.datetime64(timezone.now().replace(tzinfo=None), "s")
-        facts_written = False
         if customers:
             fans["created_at"] = now
             fans["updated_at"] = now
             if fact_labels:
-                facts_written = _add_fact_labels(fans, store_rows, out)
+                _add_fact_labels(fans, store_rows, out)
         # Referrers point at earlier fans: the COPY order satisfies the foreign key as it goes.
         with _bulk_load(Customer, out):
             _write(Customer, fans, out, float_format="%.6f")
@@ -933,8 +930,6 @@ def generate_demo_brand(
             ):
                 cursor.execute(sql)
 
-    if fact_labels and customers and not facts_written:
-        _refresh_fact_labels(out)
     out.note("done")
     n_refunds = int((order_frame["kind"] == "refund").sum()) if len(order_frame) else 0
     first_store = store_objs[0].code.lower()
@@ -953,13 +948,9 @@ def generate_demo_brand(
     )
 
 
-def _add_fact_labels(fans: pd.DataFrame, store_rows: list[dict], out: _Progress) -> bool:
-    """Zodiac, birthday month and distance by the tagging app's vectorised rules, written with
-    the fans (no second pass over the table). False when those rules are not available."""
-    try:
-        from customers.facts import compute_fact_labels
-    except ImportError:
-        return False
+def _add_fact_labels(fans: pd.DataFrame, store_rows: list[dict], out: _Progress) -> None:
+    """Zodiac, birthday month and distance by the fan-facts rules (`customers.facts`, vectorised),
+    written with the fans (no second pass over the table)."""
     out.note("computing fact labels (zodiac, birthday month, distance)")
     by_id = {s["id"]: s for s in store_rows}
     city_names = [c[0] for c in CITIES]
@@ -993,16 +984,3 @@ def _add_fact_labels(fans: pd.DataFrame, store_rows: list[dict], out: _Progress)
     labels = compute_fact_labels(frame)
     for column in ("zodiac", "birthday_month", "distance"):
         fans[column] = labels[column].to_numpy()
-    return True
-
-
-def _refresh_fact_labels(out: _Progress) -> None:
-    """Zodiac, birthday month and distance are the tagging app's rules; it computes them in bulk."""
-    try:
-        from customers.facts import refresh_fact_labels
-    except ImportError:
-        out.note("customers.facts.refresh_fact_labels is not available: fact labels left empty")
-        return
-    refresh: Callable[..., int] = refresh_fact_labels
-    out.note("computing fact labels (zodiac, birthday month, distance)")
-    refresh()

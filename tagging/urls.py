@@ -1,3 +1,0 @@
-"""This app's pages (included by web/page_urls.py)."""
-
-urlpatterns: list = []

@@ -1,0 +1,1 @@
+"""Page forms: they parse input only; the rules live in the services."""
