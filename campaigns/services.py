@@ -14,7 +14,6 @@ import time
 from datetime import date, datetime
 
 import numpy as np
-import pandas as pd
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils.translation import gettext as _
@@ -167,21 +166,20 @@ def preview_audience(*, campaign: Campaign, audience: dict | None, now: datetime
     )
 
 
+# Rows per COPY of a frozen audience: several chunks, so the next is formatted while PostgreSQL
+# ingests one.
+MEMBER_CHUNK = 25_000
+
+
 def _insert_members(campaign_id: int, rows: list[tuple[int, int | None, str, str, str]]) -> None:
     """Bulk insert (customer_id, guide_id, group, apple, rfm_segment): COPY on PostgreSQL."""
-    if not rows:
-        return
-    frame = pd.DataFrame.from_records(
-        rows, columns=["customer_id", "guide_id", "group", "apple", "rfm_segment"]
-    )
-    frame.insert(0, "campaign_id", campaign_id)
-    frame["guide_id"] = frame["guide_id"].astype("Int64")  # None for fans without a guide
     with connection.cursor() as cursor:
-        bulk.copy_frame(
+        bulk.copy_rows(
             cursor,
             AudienceMember._meta.db_table,
-            frame,
-            force_not_null=["group", "apple", "rfm_segment"],
+            ["campaign_id", "customer_id", "guide_id", "group", "apple", "rfm_segment"],
+            [(campaign_id, *row) for row in rows],
+            chunk=MEMBER_CHUNK,
         )
 
 

@@ -7,11 +7,14 @@ API (all on Django's default `connection`; callers hold any transaction they nee
 - `copy_frame(cursor, table, frame, columns=None, *, force_not_null=(), chunk=COPY_CHUNK,
   date_format=None, float_format=None) -> int`: insert `frame`'s `columns` (default: all, named
   as the table's columns) into `table`. PostgreSQL: CSV `COPY … FROM STDIN` in chunks, the next
-  chunk formatted in a thread while the server ingests this one; NaN/None/NaT are NULL, except
-  in `force_not_null` columns (text: an empty or `\\N` value stays text). SQLite: `executemany`
-  of the same chunks. Use the nullable `Int64` dtype for integer columns with missing values
-  (a float column would be written as `12.0`); datetime64 columns are written with
-  `date_format` (default ISO 8601). Returns the number of rows.
+  chunk formatted in a thread while the server ingests this one; NaN/None/NaT/NA are NULL,
+  except in `force_not_null` columns (text: a `\\N` value stays text). SQLite: `executemany`
+  of the same chunks. Integer columns with missing values: use the nullable `Int64` dtype.
+  datetime64 columns are written with `date_format` (default ISO 8601; aware ones in UTC),
+  floats with `float_format` (default: the shortest exact repr). Returns the number of rows.
+- `copy_rows(cursor, table, columns, rows, *, force_not_null=(), chunk=COPY_CHUNK) -> int`: the
+  same for a sequence of tuples of Python values (None is NULL), without building a frame:
+  for writers that hold rows already (model instances turned into tuples, say).
 - `read_frame(sql, params, columns) -> DataFrame`: the rows of `sql` as a frame typed by
   `columns` (name, dtype), in order: integer dtypes (never NULL), float (NULL → NaN), `str`
   (NULL → ''), `object` (as the driver returns it). PostgreSQL: all-integer columns are read as
@@ -37,6 +40,7 @@ Table and column names are interpolated into SQL: pass constants, never user inp
 
 from __future__ import annotations
 
+import csv
 import fcntl
 import hashlib
 import io
@@ -82,16 +86,54 @@ def copy_frame(
     names = list(frame.columns if columns is None else columns)
     if not len(frame):
         return 0
+    null = NULL if connection.vendor == "postgresql" else None
+
+    def chunk_rows(start: int) -> Iterator[tuple]:
+        block = frame.iloc[start : start + chunk]
+        values = [_column_values(block[name], null, date_format, float_format) for name in names]
+        return zip(*values, strict=True)
+
+    return _copy(cursor, table, names, len(frame), chunk, chunk_rows, force_not_null)
+
+
+def copy_rows(
+    cursor,
+    table: str,
+    columns: Sequence[str],
+    rows: Sequence[tuple],
+    *,
+    force_not_null: Iterable[str] = (),
+    chunk: int = COPY_CHUNK,
+) -> int:
+    """Insert `rows` (tuples of Python values in `columns`' order; None is NULL) into `table`,
+    as `copy_frame` does, without building a frame first. Returns the row count."""
+    if not rows:
+        return 0
+    postgres = connection.vendor == "postgresql"
+
+    def chunk_rows(start: int) -> Iterator[tuple]:
+        block = rows[start : start + chunk]
+        if not postgres:
+            return iter(block)
+        return (row if None not in row else tuple(_null(v) for v in row) for row in block)
+
+    return _copy(cursor, table, list(columns), len(rows), chunk, chunk_rows, force_not_null)
+
+
+def _null(value):
+    return NULL if value is None else value
+
+
+def _copy(cursor, table, names, count, chunk, chunk_rows, force_not_null) -> int:
+    """COPY (PostgreSQL) or executemany (SQLite) of `count` rows, `chunk` at a time."""
     quoted = ", ".join(_quote(name) for name in names)
-    starts = list(range(0, len(frame), chunk))
+    starts = list(range(0, count, chunk))
     if connection.vendor != "postgresql":
         placeholders = ", ".join(["%s"] * len(names))
         sql = f"INSERT INTO {_quote(table)} ({quoted}) VALUES ({placeholders})"
         for start in starts:
-            cursor.executemany(
-                sql, _python_rows(frame.iloc[start : start + chunk][names], date_format)
-            )
-        return len(frame)
+            cursor.executemany(sql, list(chunk_rows(start)))
+        return count
     options = f"FORMAT csv, NULL '{NULL}'"
     forced = [_quote(name) for name in force_not_null]
     if forced:
@@ -101,22 +143,15 @@ def copy_frame(
 
     def csv_chunk(start: int) -> io.StringIO:
         buffer = io.StringIO()
-        frame.iloc[start : start + chunk][names].to_csv(
-            buffer,
-            header=False,
-            index=False,
-            na_rep=NULL,
-            date_format=date_format,
-            float_format=float_format,
-        )
+        csv.writer(buffer, lineterminator="\n").writerows(chunk_rows(start))
         buffer.seek(0)
         return buffer
 
     if len(starts) == 1:
         raw.copy_expert(sql, csv_chunk(0), size=1 << 20)
-        return len(frame)
+        return count
     # Format the next chunk in a thread while PostgreSQL ingests this one (psycopg2 releases the
-    # GIL while it sends): Python and the server work side by side.
+    # GIL while it waits for the server): Python and the server work side by side.
     with ThreadPoolExecutor(max_workers=1) as pool:
         pending = pool.submit(csv_chunk, starts[0])
         for following in [*starts[1:], None]:
@@ -124,19 +159,32 @@ def copy_frame(
             if following is not None:
                 pending = pool.submit(csv_chunk, following)
             raw.copy_expert(sql, buffer, size=1 << 20)
-    return len(frame)
+    return count
 
 
-def _python_rows(block: pd.DataFrame, date_format: str | None) -> list[tuple]:
-    """`block`'s rows as tuples of Python values (None for NaN/NaT/NA) for the DB-API."""
-    block = block.copy()
-    for name in block.columns:
-        if pd.api.types.is_datetime64_any_dtype(block[name].dtype):
-            text = block[name].dt.strftime(date_format or "%Y-%m-%d %H:%M:%S.%f")
-            block[name] = text.astype(object).where(block[name].notna(), None)
-    values = block.astype(object)
-    values = values.where(block.notna(), None)
-    return list(values.itertuples(index=False, name=None))
+def _column_values(
+    series: pd.Series, null, date_format: str | None, float_format: str | None
+) -> np.ndarray:
+    """A column as Python values for the CSV writer or the DB-API; `null` where missing."""
+    missing = series.isna().to_numpy()
+    if pd.api.types.is_datetime64_any_dtype(series.dtype):
+        if series.dt.tz is not None:  # instants: written in UTC (Django's connections are UTC)
+            series = series.dt.tz_convert("UTC").dt.tz_localize(None)
+        if date_format in (None, "%Y-%m-%d"):
+            unit = "D" if date_format else "us"
+            text = np.datetime_as_string(series.to_numpy().astype(f"datetime64[{unit}]"), unit=unit)
+            if null is None:  # SQLite: the text Django writes, "YYYY-MM-DD HH:MM:SS.ffffff"
+                text = np.char.replace(text, "T", " ")
+            values = text.astype(object)
+        else:
+            values = series.dt.strftime(date_format).to_numpy(dtype=object)
+    elif float_format and series.dtype.kind == "f":
+        values = np.asarray([float_format % v for v in series.fillna(0).tolist()], dtype=object)
+    else:
+        values = series.to_numpy(dtype=object)
+    if missing.any():
+        values[missing] = null
+    return values
 
 
 # --- reading frames -----------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from django.contrib import admin
 
 from customers.admin import BigListAdmin, ReadOnlyAdmin
 from customers.models import CustomerLabels
+from segmentation import services
 from segmentation.models import AppleQuotaOverride, LabelChange, RelabelRun, StoreLabelling
 
 
@@ -41,6 +42,10 @@ class RelabelRunAdmin(ReadOnlyAdmin):
     ]
     list_filter = ["status"]
     date_hierarchy = "as_of"
+
+    def changelist_view(self, request, extra_context=None):
+        services.fail_interrupted_runs()  # a run killed mid-way is not listed `running`
+        return super().changelist_view(request, extra_context)
 
 
 @admin.register(LabelChange)

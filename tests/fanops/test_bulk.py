@@ -157,3 +157,34 @@ def test_lock_keys_are_stable_signed_bigints():
     key = bulk.lock_key("fanops.relabel")
     assert -(2**63) <= key < 2**63
     assert key == bulk.lock_key("fanops.relabel") != bulk.lock_key("fanops.other")
+
+
+@pytest.mark.parametrize("chunk", [100, 1])
+def test_copy_rows_writes_python_tuples_with_none_as_null(db, chunk):
+    with bulk.staged("bulk_test", COLUMNS), connection.cursor() as cursor:
+        written = bulk.copy_rows(
+            cursor,
+            "bulk_test",
+            [name for name, _ in COLUMNS],
+            [
+                (1, 'a, "quoted"\nline', "x", 7, True, date(2026, 1, 31), 1.5),
+                (2, "", None, None, False, None, None),
+                (3, "\\N", "z", 9, True, date(2026, 2, 1), 3.0),
+            ],
+            force_not_null=["name"],
+            chunk=chunk,
+        )
+        assert written == 3
+        assert rows() == EXPECTED
+
+
+def test_aware_datetimes_are_written_as_the_same_instant(db):
+    instants = pd.to_datetime(["2026-01-31T23:30:00+08:00", None]).tz_convert("Asia/Shanghai")
+    frame = pd.DataFrame({"id": [1, 2], "at": instants})
+    with (
+        bulk.staged("bulk_at", [("id", "bigint"), ("at", "timestamp")], frame),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute("SELECT at FROM bulk_at ORDER BY id")
+        values = [row[0] for row in cursor.fetchall()]
+    assert [str(v)[:19] if v else None for v in values] == ["2026-01-31 15:30:00", None]

@@ -5,9 +5,11 @@ from datetime import date, timedelta
 from unittest import mock
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 from django.db import OperationalError, connection
+from django.urls import reverse
 from django.utils import timezone, translation
 from rest_framework.test import APIClient
 
@@ -85,6 +87,14 @@ def test_the_run_history_api_costs_a_fixed_number_of_queries(hq_api, django_asse
         left_running()
     with django_assert_max_num_queries(8):
         assert len(hq_api.get("/api/v1/relabel-runs/").json()["results"]) == 5
+
+
+def test_the_admin_run_list_shows_a_killed_run_as_failed(client, db):
+    client.force_login(get_user_model().objects.create_superuser("root", password="pw-12345678"))
+    run = left_running()
+    assert client.get(reverse("admin:segmentation_relabelrun_changelist")).status_code == 200
+    run.refresh_from_db()
+    assert (run.status, run.error) == (RelabelRun.Status.FAILED, "interrupted")
 
 
 def test_the_next_run_records_a_killed_run_interrupted(store):
