@@ -24,4 +24,5 @@ RUN python manage.py compilemessages --ignore=.venv \
 
 USER fanops
 EXPOSE 8000
-CMD ["gunicorn", "fanops.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--timeout", "60", "--access-logfile", "-"]
+# Bind, workers, timeout and the phone-masking access log: gunicorn.conf.py.
+CMD ["gunicorn", "fanops.wsgi:application", "--config", "gunicorn.conf.py"]

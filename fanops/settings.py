@@ -11,6 +11,8 @@ import environ
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
+import fanops.logging  # noqa: F401  (connects the receiver that keeps Celery on LOGGING below)
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
 
@@ -79,9 +81,17 @@ TEMPLATES = [
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'fanops.sqlite3'}")}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # WAL lets the dev server read while a relabel writes.
-    DATABASES["default"].setdefault("OPTIONS", {})["init_command"] = "PRAGMA journal_mode=WAL;"
-    DATABASES["default"]["OPTIONS"]["timeout"] = 30
+    # The embedded default serves a few concurrent users: WAL lets readers go on while one
+    # connection writes; IMMEDIATE takes the write lock when a transaction begins, so concurrent
+    # writers wait their turn (up to `timeout` seconds) instead of failing "database is locked"
+    # when a deferred transaction cannot upgrade its read lock (the busy timeout never helps then).
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 30,
+        }
+    )
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
@@ -114,6 +124,16 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
 AXES_LOCKOUT_TEMPLATE = "registration/locked.html"
+AXES_LOCKOUT_CALLABLE = "fanops.api.axes_lockout_response"  # JSON 429 for the API
+AXES_USERNAME_CALLABLE = "fanops.api.axes_username"  # cut to axes' 255-character column
+AXES_CLIENT_IP_CALLABLE = "fanops.api.client_ip"  # the throttles' rule (NUM_PROXIES)
+
+# Reverse proxies in front of FanOps that append to X-Forwarded-For (0: none, the client is
+# REMOTE_ADDR and the header is ignored). Throttles and the sign-in lockout key on this address.
+NUM_PROXIES = env.int("NUM_PROXIES", default=0)
+
+# Staff API tokens (POST /api/v1/auth/token/) expire after this many days.
+STAFF_TOKEN_DAYS = env.int("STAFF_TOKEN_DAYS", default=30)
 
 LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="zh-hans")
 LANGUAGES = [("zh-hans", "中文"), ("en", "English")]
@@ -154,11 +174,10 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PARSER_CLASSES": [
-        "fanops.api.JSONParser",  # enforces DATA_UPLOAD_MAX_MEMORY_SIZE on JSON bodies (413)
-        "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
-    ],
+    # JSON only (another content type: 415); a body over DATA_UPLOAD_MAX_MEMORY_SIZE is a 413.
+    "DEFAULT_PARSER_CLASSES": ["fanops.api.JSONParser"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "fanops.api.ContentNegotiation",
+    "NUM_PROXIES": NUM_PROXIES,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "fanops.api.Pagination",
     "PAGE_SIZE": 50,
@@ -221,15 +240,32 @@ REMARK_MAX_LENGTH = 20  # WeChat keeps at most 20 characters of a remark
 CAMPAIGN_CONTACT_CAP = env.int("CAMPAIGN_CONTACT_CAP", default=2)
 CAMPAIGN_CONTACT_WINDOW_DAYS = env.int("CAMPAIGN_CONTACT_WINDOW_DAYS", default=30)
 
+# Every handler masks phones (fanops.logging), Django's request lines (runserver) included;
+# gunicorn's logs: gunicorn.conf.py. No mail_admins handler: its report would carry the request.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"mask_phones": {"()": "fanops.logging.MaskPhoneFilter"}},
+    "formatters": {
+        "django.server": {
+            "()": "django.utils.log.ServerFormatter",
+            "format": "[{server_time}] {message}",
+            "style": "{",
+        }
+    },
     "handlers": {
         "console": {"class": "logging.StreamHandler", "filters": ["mask_phones"]},
+        "django.server": {
+            "class": "logging.StreamHandler",
+            "formatter": "django.server",
+            "filters": ["mask_phones"],
+        },
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
+        # Replaces Django's default handlers of these loggers (unmasked console, mail_admins).
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.server": {"handlers": ["django.server"], "level": "INFO", "propagate": False},
         "django.db.backends": {"level": "INFO"},
     },
 }

@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
+import importlib.util
+import os
 from datetime import date
+from pathlib import Path
 
 from django.utils import timezone
 
 from customers.models import Customer, CustomerLabels, Staff, Store
 from segmentation.models import LabelChange, RelabelRun
 from tests.factories import make_customer
+
+# The browser tests drive Debian's Chromium (never a downloaded one); CHROMIUM overrides the path.
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+
+
+def browser_missing() -> str:
+    """Why the browser tests cannot run here ('' when they can): no Playwright or no Chromium."""
+    if importlib.util.find_spec("playwright") is None:
+        return "Playwright is not installed (pip install -e '.[dev]')"
+    if not Path(CHROMIUM).is_file():
+        return f"Chromium not found at {CHROMIUM} (apt-get install chromium, or set CHROMIUM)"
+    return ""
 
 
 def make_fan(
