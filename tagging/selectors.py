@@ -14,7 +14,7 @@ from lunardate import LunarDate
 from customers.facts import GREGORIAN, LUNAR, lunar_month_length, next_birthday
 from customers.models import Customer
 from tagging.models import CustomerTag, Tag, TagGroup
-from tagging.services import split_ref
+from tagging.schemas import split_ref
 
 # Computed groups and the column that holds each (lookups from Customer).
 COMPUTED_COLUMNS: dict[str, str] = {
