@@ -16,7 +16,7 @@ from django.forms.utils import ErrorDict
 from django.utils.translation import gettext_lazy as _
 
 from customers.models import Customer, Staff
-from customers.schemas import BIRTHDAY_FIELDS, FanIn, FanSchema, validate_input
+from customers.schemas import BIRTHDAY_FIELDS, FanIn, FanSchema, fan_form_input, validate_input
 from fanops.vocabulary import Apple, RfmSegment, RStage
 
 PAGE_SIZE = 25
@@ -174,24 +174,9 @@ class ProfileForm(forms.Form):
 
     @classmethod
     def schema_input(cls, raw: dict[str, object]) -> dict[str, object]:
-        """The posted form as the fan schema's input: every field shown is a change; an empty
-        number is none, an empty birthday clears hers."""
-        data: dict[str, object] = {k: raw[k] or "" for k in cls.TEXT_FIELDS if k in raw}
-        data.update({k: raw[k] or None for k in cls.NUMBER_FIELDS if k in raw})
-        data.update({k: raw[k] for k in ("do_not_contact", "is_opinion_leader") if k in raw})
-        birthday = [raw.get(name) or None for name in ("birth_year", "birth_month", "birth_day")]
-        if raw.get("birth_calendar") or any(birthday) or raw.get("birth_is_leap_month"):
-            year, month, day = birthday
-            data["birthday"] = {
-                "calendar": raw.get("birth_calendar") or "",
-                "year": year,
-                "month": month,
-                "day": day,
-                "is_leap_month": bool(raw.get("birth_is_leap_month")),
-            }
-        else:
-            data["birthday"] = None
-        return data
+        """The posted form as the fan schema's input: every field shown is a change."""
+        flags = ("do_not_contact", "is_opinion_leader")
+        return fan_form_input(raw, texts=cls.TEXT_FIELDS, numbers=cls.NUMBER_FIELDS, flags=flags)
 
     def full_clean(self) -> None:
         """The schema validates (one place per rule); its errors are shown next to the fields."""

@@ -20,7 +20,7 @@ fields once per instance, which is most of the cost of a serializer.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -33,6 +33,7 @@ from django.utils import timezone
 from django.utils.functional import cached_property, lazy
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.fields import SkipField, empty, get_error_detail
 from rest_framework.serializers import as_serializer_error
@@ -180,7 +181,7 @@ class Coordinate(serializers.DecimalField):
                 lambda: gettext("Enter a coordinate between -%(b)d and %(b)d.") % {"b": bound}
             )
         keys = ("invalid", "max_string_length", "min_value", "max_value", "max_digits")
-        errors = dict.fromkeys((*keys, "max_whole_digits"), message)
+        errors = dict.fromkeys((*keys, "max_whole_digits", "max_decimal_places"), message)
         kwargs.setdefault("allow_null", True)
         kwargs.setdefault("required", False)
         super().__init__(
@@ -352,6 +353,7 @@ class OrderIn:
         )
 
 
+@extend_schema_serializer(component_name="OrderItem")
 class OrderItemSchema(Strict, serializers.Serializer):
     invalid_message = _("Give each item as an object.")
 
@@ -376,6 +378,7 @@ class OrderItemSchema(Strict, serializers.Serializer):
         return ItemIn(**attrs)
 
 
+@extend_schema_serializer(component_name="OrderCustomer")
 class OrderCustomerSchema(Strict, serializers.Serializer):
     invalid_message = _('Give the customer as {"phone", "name"}.')
 
@@ -387,6 +390,7 @@ def _choice_errors(message) -> dict[str, Any]:
     return {"invalid_choice": message}
 
 
+@extend_schema_serializer(component_name="OrderIn")
 class OrderSchema(Strict, serializers.Serializer):
     """An order body (SPEC §5). `POST /orders/`, the batch, `import_orders` and the admin."""
 
@@ -458,6 +462,7 @@ class OrderSchema(Strict, serializers.Serializer):
         )
 
 
+@extend_schema_serializer(component_name="OrderBatchIn")
 class OrderBatchSchema(serializers.Serializer):
     """`POST /orders/batch/`: each order is validated and applied on its own."""
 
@@ -531,6 +536,7 @@ class FanIn:
         return name in self.values or getattr(self, name, KEEP) is not KEEP
 
 
+@extend_schema_serializer(component_name="Birthday")
 class BirthdaySchema(Strict, serializers.Serializer):
     """`{calendar, year, month, day, is_leap_month}`; the date must exist (lunar via lunardate)."""
 
@@ -572,6 +578,7 @@ def _text(max_length: int, **kwargs: Any) -> Text:
     return Text(max_length=max_length, required=False, allow_blank=True, **kwargs)
 
 
+@extend_schema_serializer(component_name="CustomerWrite")
 class FanSchema(Strict, serializers.Serializer):
     """A fan's fields as staff write them: a profile change (`partial=True`, PATCH, the fan edit
     page, the admin) or, through `FanRegistrationSchema`, a registration."""
@@ -677,6 +684,7 @@ class FanSchema(Strict, serializers.Serializer):
         return FanIn(values=MappingProxyType(values), **refs)
 
 
+@extend_schema_serializer(component_name="CustomerCreate")
 class FanRegistrationSchema(FanSchema):
     """`POST /customers/` (and the check-in page, the admin): a new member at a store."""
 
@@ -687,6 +695,14 @@ class FanRegistrationSchema(FanSchema):
     )
 
 
+@extend_schema_serializer(component_name="CustomerAdminWrite")
+class FanAdminSchema(FanSchema):
+    """A change in the Django admin, a trusted door: it may also move the fan to another store."""
+
+    store = Text(max_length=16, required=False)
+
+
+@extend_schema_serializer(component_name="CustomerImport")
 class FanImportSchema(FanRegistrationSchema):
     """An `import_customers` row: a fan registered or brought up to date; the name may be empty,
     the referrer is named by phone (she may come later in the file)."""
@@ -702,6 +718,26 @@ class FanImportSchema(FanRegistrationSchema):
                 {"referrer_phone": [_("A fan cannot refer herself.")]}
             )
         return super().validate(attrs)
+
+
+def fan_form_input(
+    raw: Mapping[str, Any], *, texts: Sequence[str], numbers: Sequence[str], flags: Sequence[str]
+) -> dict[str, Any]:
+    """A posted fan form (the fan edit page, the admin) as the fan schema's input: every field
+    shown is given; an empty number is none; the five `birth_*` fields are the birthday (all
+    empty: none)."""
+    data: dict[str, Any] = {k: raw[k] or "" for k in texts if k in raw}
+    data.update({k: raw[k] or None for k in numbers if k in raw})
+    data.update({k: bool(raw[k]) for k in flags if k in raw})
+    if any(name in raw for name in BIRTHDAY_FIELDS):
+        year, month, day = (raw.get(f"birth_{part}") or None for part in ("year", "month", "day"))
+        calendar, leap = raw.get("birth_calendar") or "", bool(raw.get("birth_is_leap_month"))
+        data["birthday"] = (
+            {"calendar": calendar, "year": year, "month": month, "day": day, "is_leap_month": leap}
+            if calendar or year or month or day or leap
+            else None
+        )
+    return data
 
 
 FAN_ROW_TEXT = ("phone", "name", "gender", "store", "city", "referrer_phone")
@@ -753,6 +789,7 @@ class StoreIn:
     is_active: bool | None = None  # None: as it is (new stores are active)
 
 
+@extend_schema_serializer(component_name="StoreIn")
 class StoreSchema(Strict, serializers.Serializer):
     """A store (`import_stores`, the admin); its coordinates inside China, both or neither."""
 
@@ -803,6 +840,7 @@ class StaffIn:
     is_active: bool | None = None  # None: as it is (new profiles are active)
 
 
+@extend_schema_serializer(component_name="StaffIn")
 class StaffSchema(Strict, serializers.Serializer):
     """A staff member (`import_staff`, the admin): a guide or manager works at a store, HQ at
     none."""

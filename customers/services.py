@@ -913,9 +913,16 @@ def record_order(
 # --- stores and staff ----------------------------------------------------------------------------
 
 
-def save_store(*, store_in: StoreIn) -> tuple[Store, str]:
-    """Create the store or bring it in line with `store_in`: (store, created/updated/unchanged)."""
+BY_CODE: Any = object()  # save_store: the store with `store_in.code`, created when there is none
+
+
+def save_store(*, store_in: StoreIn, store: Store | None = BY_CODE) -> tuple[Store, str]:
+    """Write a store: (store, created/updated/unchanged).
+
+    `import_stores` brings the store with the code in line (BY_CODE); the admin creates one
+    (`store=None`: a code in use is an error) or changes the one it edits."""
     wanted = {
+        "code": store_in.code,
         "name": store_in.name,
         "city": store_in.city,
         "address": store_in.address,
@@ -924,9 +931,12 @@ def save_store(*, store_in: StoreIn) -> tuple[Store, str]:
     }
     if store_in.is_active is not None:
         wanted["is_active"] = store_in.is_active
-    store = Store.objects.filter(code=store_in.code).first()
+    if store is BY_CODE:
+        store = Store.objects.filter(code=store_in.code).first()
+    elif Store.objects.filter(code=store_in.code).exclude(pk=getattr(store, "pk", None)).exists():
+        raise _error("code", _("A store with this code already exists."))
     if store is None:
-        return Store.objects.create(code=store_in.code, **wanted), "created"
+        return Store.objects.create(**wanted), "created"
     if all(getattr(store, name) == value for name, value in wanted.items()):
         return store, "unchanged"
     for name, value in wanted.items():
@@ -942,19 +952,10 @@ class StaffResult:
     new_user: bool = False  # the password given was set on a new user
 
 
-@transaction.atomic
-def save_staff(*, staff_in: StaffIn, password: str, by: Staff | None = None) -> StaffResult:
-    """Create or update a staff member and their sign-in (`import_staff`, the admin).
-
-    A new user gets `password`; an existing one keeps theirs. HQ may sign in to the Django
-    admin. Switching a profile off goes through `deactivate_staff` (tokens and sessions end).
-    """
-    store = None
-    if staff_in.store:
-        store = Store.objects.filter(code=staff_in.store).first()
-        if store is None:
-            message = _('unknown store "%(code)s"') % {"code": staff_in.store}
-            raise _error("store", message)
+def check_staff(staff_in: StaffIn) -> ValidationError | None:
+    """What `save_staff` refuses: an unknown store, a work number of another user."""
+    if staff_in.store and not Store.objects.filter(code=staff_in.store).exists():
+        return _error("store", _('unknown store "%(code)s"') % {"code": staff_in.store})
     taken = (
         Staff.objects.filter(work_number=staff_in.work_number)
         .exclude(user__username=staff_in.username)
@@ -966,7 +967,22 @@ def save_staff(*, staff_in: StaffIn, password: str, by: Staff | None = None) -> 
             "value": staff_in.work_number,
             "username": taken.user.username,
         }
-        raise _error("work_number", message)
+        return _error("work_number", message)
+    return None
+
+
+@transaction.atomic
+def save_staff(*, staff_in: StaffIn, password: str, by: Staff | None = None) -> StaffResult:
+    """Create or update a staff member and their sign-in (`import_staff`, the admin).
+
+    A new user gets `password`; an existing one keeps theirs. HQ may sign in to the Django
+    admin. Switching a profile off goes through `deactivate_staff` (tokens and sessions end).
+    Refused (ValidationError) as `check_staff` says.
+    """
+    error = check_staff(staff_in)
+    if error is not None:
+        raise error
+    store = Store.objects.get(code=staff_in.store) if staff_in.store else None
     User = get_user_model()
     is_hq = staff_in.role == Staff.Role.HQ
     user = User.objects.filter(username=staff_in.username).first()

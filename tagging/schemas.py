@@ -13,6 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from customers.schemas import MAX_ID, Text
@@ -49,6 +50,7 @@ class TagRef(Text):
         return ref
 
 
+@extend_schema_serializer(component_name="TagChangeIn")
 class TagChangeSchema(serializers.Serializer):
     add = serializers.ListField(child=TagRef(), required=False, default=list)
     remove = serializers.ListField(child=TagRef(), required=False, default=list)
@@ -64,6 +66,7 @@ class TagChangeSchema(serializers.Serializer):
         return TagChange(add=add, remove=remove)
 
 
+@extend_schema_serializer(component_name="TagBulkIn")
 class TagBulkSchema(TagChangeSchema):
     """`POST /tags/bulk/`: the same change on many fans (ids)."""
 
