@@ -129,7 +129,7 @@ class Phone(serializers.CharField):
     }
 
     def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("help_text", _("A mainland mobile; +86, spaces and dashes accepted."))
+        kwargs.setdefault("help_text", "A mainland mobile; +86, spaces and dashes accepted.")
         super().__init__(**kwargs)
 
     def to_internal_value(self, data: Any) -> str:
@@ -396,23 +396,23 @@ class OrderSchema(Strict, serializers.Serializer):
 
     invalid_message = _("Send the order as a JSON object.")
 
-    external_id = Text(min_length=1, max_length=64, help_text=_("Unique per store."))
+    external_id = Text(min_length=1, max_length=64, help_text="Unique per store.")
     store = Text(
         max_length=16,
         required=False,
         allow_blank=True,
-        help_text=_("Store code; a POS token's own by default."),
+        help_text="Store code; a POS token's own by default.",
     )
     customer = OrderCustomerSchema()
-    guide = Text(max_length=32, required=False, allow_blank=True, help_text=_("Work number."))
-    paid_at = PaidAt(help_text=_("ISO 8601 with offset; at most 5 minutes ahead."))
+    guide = Text(max_length=32, required=False, allow_blank=True, help_text="Work number.")
+    paid_at = PaidAt(help_text="ISO 8601 with offset; at most 5 minutes ahead.")
     amount = Money()
     kind = serializers.ChoiceField(
         choices=Order.Kind.choices,
         required=False,
         allow_blank=True,
         allow_null=True,
-        help_text=_("sale by default."),
+        help_text="sale by default.",
         error_messages=_choice_errors(_("The kind must be sale or refund.")),
     )
     refund_of = Text(max_length=64, required=False, allow_blank=True)
@@ -421,7 +421,7 @@ class OrderSchema(Strict, serializers.Serializer):
         required=False,
         allow_blank=True,
         allow_null=True,
-        help_text=_("other by default."),
+        help_text="other by default.",
         error_messages=_choice_errors(
             _later(
                 lambda: (
@@ -603,7 +603,7 @@ class FanSchema(Strict, serializers.Serializer):
         max_value=MAX_ID,
         allow_null=True,
         required=False,
-        help_text=_("A fan's id."),
+        help_text="A fan's id.",
         error_messages=dict.fromkeys(
             ("invalid", "min_value", "max_value", "max_string_length"),
             _("Give the referring fan's id."),
@@ -614,7 +614,7 @@ class FanSchema(Strict, serializers.Serializer):
         required=False,
         allow_blank=True,
         allow_null=True,
-        help_text=_("The guide's work number (null: none)."),
+        help_text="The guide's work number (null: none).",
     )
     member_since = serializers.DateField(
         allow_null=True,
@@ -623,7 +623,7 @@ class FanSchema(Strict, serializers.Serializer):
     )
     is_opinion_leader = serializers.BooleanField(
         required=False,
-        help_text=_("Managers and HQ only."),
+        help_text="Managers and HQ only.",
         error_messages={"invalid": _("Enter true or false (1 or 0).")},
     )
     do_not_contact = serializers.BooleanField(
@@ -690,9 +690,7 @@ class FanRegistrationSchema(FanSchema):
 
     phone = Phone()
     name = Text(max_length=50)
-    store = Text(
-        max_length=16, required=False, allow_blank=True, help_text=_("Store code; HQ only.")
-    )
+    store = Text(max_length=16, required=False, allow_blank=True, help_text="Store code; HQ only.")
 
 
 @extend_schema_serializer(component_name="CustomerAdminWrite")
@@ -847,7 +845,7 @@ class StaffSchema(Strict, serializers.Serializer):
 
     username = Text(max_length=150, validators=[UnicodeUsernameValidator()])
     name = Text(max_length=50)
-    store = Text(max_length=16, required=False, allow_blank=True, help_text=_("Store code."))
+    store = Text(max_length=16, required=False, allow_blank=True, help_text="Store code.")
     role = Role()
     work_number = Text(max_length=32)
     abbreviation = _text(16)
