@@ -38,6 +38,7 @@ column names stay as they are written in the file. Outside a command, use the tw
 blocks directly::
 
     rows = read_csv(path_or_binary_file, columns=("phone", "store"))   # CsvRow | (line, message)
+    rows = stream_csv(path, columns=COLUMNS)            # the same, read as it goes (big files)
     report = apply_rows(rows, handler, dry_run=False)                   # -> ImportReport
 
 `CsvRow` is ``(line, values)``; ``values`` maps every expected column to its stripped text ('' when
@@ -58,10 +59,10 @@ import csv
 import enum
 import io
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TextIO
 
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -189,6 +190,45 @@ def _has_undecodable(text: str) -> bool:
     return any("\udc80" <= ch <= "\udcff" for ch in text)
 
 
+def _parse(
+    handle: TextIO, columns: Sequence[str], optional: Sequence[str]
+) -> Iterator[CsvRow | tuple[int, str]]:
+    reader = csv.reader(handle)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise empty_file() from None
+    if header and header[0].startswith("\ufeff"):  # Excel writes a byte-order mark
+        header[0] = header[0][1:]
+    if _has_undecodable(",".join(header)):
+        raise CsvFileError(
+            line_message(
+                1, _("the header is not valid UTF-8 (save the spreadsheet as “CSV UTF-8”)")
+            )
+        )
+    positions = column_positions(header, columns, optional=optional)
+    absent = {c: "" for c in columns if c not in positions}
+    line = reader.line_num
+    for fields in reader:
+        start, line = line + 1, reader.line_num
+        if not fields or all(not f.strip() for f in fields):
+            continue
+        if any(_has_undecodable(f) for f in fields):
+            yield start, str(NOT_UTF8)
+            continue
+        if len(fields) < len(header):
+            fields = fields + [""] * (len(header) - len(fields))
+        elif len(fields) > len(header) and any(f.strip() for f in fields[len(header) :]):
+            message = _("%(fields)s fields, the header has %(columns)s") % {
+                "fields": len(fields),
+                "columns": len(header),
+            }
+            yield start, message
+            continue
+        values = {c: fields[i].strip() for c, i in positions.items()}
+        yield CsvRow(start, {**values, **absent} if absent else values)
+
+
 def read_csv(
     source: str | Path | BinaryIO | bytes,
     *,
@@ -212,42 +252,19 @@ def read_csv(
     else:
         data = source.read()
     text = data.decode("utf-8", errors="surrogateescape")
-    if text.startswith("\ufeff"):  # Excel writes a byte-order mark
-        text = text[1:]
-    reader = csv.reader(io.StringIO(text, newline=""))
+    return list(_parse(io.StringIO(text, newline=""), columns, optional))
+
+
+def stream_csv(
+    path: str | Path, *, columns: Sequence[str], optional: Sequence[str] = ()
+) -> Iterator[CsvRow | tuple[int, str]]:
+    """`read_csv` of a file read as it goes (a million orders need not fit in memory)."""
     try:
-        header = next(reader)
-    except StopIteration:
-        raise empty_file() from None
-    if _has_undecodable(",".join(header)):
-        raise CsvFileError(
-            line_message(
-                1, _("the header is not valid UTF-8 (save the spreadsheet as “CSV UTF-8”)")
-            )
-        )
-    positions = column_positions(header, columns, optional=optional)
-    absent = {c: "" for c in columns if c not in positions}
-    rows: list[CsvRow | tuple[int, str]] = []
-    line = reader.line_num
-    for fields in reader:
-        start, line = line + 1, reader.line_num
-        if not fields or all(not f.strip() for f in fields):
-            continue
-        if any(_has_undecodable(f) for f in fields):
-            rows.append((start, str(NOT_UTF8)))
-            continue
-        if len(fields) < len(header):
-            fields = fields + [""] * (len(header) - len(fields))
-        elif len(fields) > len(header) and any(f.strip() for f in fields[len(header) :]):
-            message = _("%(fields)s fields, the header has %(columns)s") % {
-                "fields": len(fields),
-                "columns": len(header),
-            }
-            rows.append((start, message))
-            continue
-        values = {c: fields[i].strip() for c, i in positions.items()}
-        rows.append(CsvRow(start, {**values, **absent} if absent else values))
-    return rows
+        handle = open(path, encoding="utf-8", errors="surrogateescape", newline="")  # noqa: SIM115
+    except OSError as exc:
+        raise cannot_read(path, exc) from exc
+    with handle:
+        yield from _parse(handle, columns, optional)
 
 
 def row_error_message(

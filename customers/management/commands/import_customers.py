@@ -27,13 +27,14 @@ from tqdm import tqdm
 
 from customers.csv_import import (
     CsvFileError,
+    CsvRow,
     ImportReport,
     Outcome,
     column_message,
     line_message,
     row_error_message,
+    stream_csv,
 )
-from customers.management.commands.import_orders import iter_csv
 from customers.models import Customer
 from customers.schemas import FAN_ROW_COLUMNS, FanImportSchema, FanIn, fan_row_input, validate_input
 from customers.services import SYSTEM, FanResult, register_customers, update_customers
@@ -60,22 +61,22 @@ class Command(BaseCommand):
         schema = FanImportSchema()
         wanted: dict[str, tuple[int, FanIn]] = {}  # phone -> (line, fan)
         try:
-            for line, values in tqdm(
-                iter_csv(options["file"], COLUMNS),
+            for row in tqdm(
+                stream_csv(options["file"], columns=COLUMNS),
                 unit=" rows",
                 disable=not show,
                 file=sys.stderr,
                 mininterval=1,
             ):
-                if isinstance(values, str):
-                    self.report.errors.append((line, values))
+                if not isinstance(row, CsvRow):  # (line, why it cannot be read)
+                    self.report.errors.append(row)
                     continue
                 try:
-                    fan = validate_input(schema, fan_row_input(values))
+                    fan = validate_input(schema, fan_row_input(row.values))
                 except ValidationError as exc:
-                    self.report.errors.append((line, row_error_message(exc, FAN_ROW_COLUMNS)))
+                    self.report.errors.append((row.line, row_error_message(exc, FAN_ROW_COLUMNS)))
                     continue
-                self.keep(line, fan, wanted)
+                self.keep(row.line, fan, wanted)
         except CsvFileError as exc:
             raise CommandError(str(exc)) from exc
         with transaction.atomic() if options["dry_run"] else nullcontext():

@@ -12,9 +12,7 @@ line, with the file's column names.
 
 from __future__ import annotations
 
-import csv
 import sys
-from collections.abc import Iterator
 from contextlib import nullcontext
 from typing import Any
 
@@ -26,15 +24,13 @@ from django.utils.translation import gettext as _
 from tqdm import tqdm
 
 from customers.csv_import import (
-    NOT_UTF8,
     CsvFileError,
+    CsvRow,
     ImportReport,
     Outcome,
-    cannot_read,
-    column_positions,
-    empty_file,
     line_message,
     row_error_message,
+    stream_csv,
 )
 from customers.models import Order
 from customers.schemas import ORDER_ROW_COLUMNS, OrderSchema, order_row_input, validate_input
@@ -55,35 +51,6 @@ CHUNK = 5000
 ANALYZE_EVERY_CHUNKS = 20  # 100,000 rows
 
 
-def iter_csv(path: str, columns: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str] | str]]:
-    """Stream (line, values | error message) from a UTF-8 CSV with a header (as csv_import reads)."""
-    try:
-        handle = open(path, encoding="utf-8", errors="surrogateescape", newline="")  # noqa: SIM115
-    except OSError as exc:
-        raise cannot_read(path, exc) from exc
-    with handle:
-        reader = csv.reader(handle)
-        try:
-            header = next(reader)
-        except StopIteration:
-            raise empty_file() from None
-        if header and header[0].startswith("\ufeff"):
-            header[0] = header[0][1:]
-        positions = column_positions(header, columns)
-        width = len(header)
-        line = reader.line_num
-        for fields in reader:
-            start, line = line + 1, reader.line_num
-            if not fields or all(not f.strip() for f in fields):
-                continue
-            if any("\udc80" <= ch <= "\udcff" for f in fields for ch in f):
-                yield start, str(NOT_UTF8)
-                continue
-            if len(fields) < width:
-                fields = fields + [""] * (width - len(fields))
-            yield start, {c: fields[i].strip() for c, i in positions.items()}
-
-
 class OrderImporter:
     """Checks rows with the order schema and records them chunk by chunk; keeps a report."""
 
@@ -100,16 +67,17 @@ class OrderImporter:
             with connection.cursor() as cursor:
                 cursor.execute("ANALYZE customers_order, customers_customer")
 
-    def run_chunk(self, rows: list[tuple[int, Any]]) -> None:
+    def run_chunk(self, rows: list[CsvRow | tuple[int, str]]) -> None:
         self.refresh_statistics()
         self.chunks += 1
         lines, orders = [], []
-        for line, values in rows:
-            if isinstance(values, str):
-                self.report.errors.append((line, values))
+        for row in rows:
+            if not isinstance(row, CsvRow):  # (line, why it cannot be read)
+                self.report.errors.append(row)
                 continue
+            line = row.line
             try:
-                orders.append(validate_input(self.schema, order_row_input(values)))
+                orders.append(validate_input(self.schema, order_row_input(row.values)))
             except ValidationError as exc:
                 self.report.errors.append((line, row_error_message(exc, ORDER_ROW_COLUMNS)))
                 continue
@@ -139,7 +107,7 @@ class Command(BaseCommand):
         show = not options["no_progress"] and options["verbosity"] > 0
         importer = OrderImporter(dry_run=dry_run)
         try:
-            rows = iter_csv(options["file"], COLUMNS)
+            rows = stream_csv(options["file"], columns=COLUMNS)
             # A dry run is one transaction rolled back at the end; a real run commits chunk by chunk.
             with transaction.atomic() if dry_run else nullcontext():
                 progress = tqdm(unit=" rows", disable=not show, file=sys.stderr, mininterval=1)
