@@ -36,8 +36,8 @@ from campaigns.selectors import (
     matched_with_rule_flags,
 )
 from customers.models import Customer, PosToken, Staff, Store
-from customers.phones import mask_phone
-from customers.selectors import Actor, stores_visible_to
+from customers.phones import mask_phone, normalize_phone
+from customers.selectors import Actor, customers_visible_to, stores_visible_to
 from fanops import bulk
 from tagging.services import add_event_tag, event_tags
 
@@ -270,9 +270,6 @@ def freeze_audience(
 
 def find_fan_for_check_in(*, actor: Actor, phone: str) -> Customer:
     """The fan with this phone among the fans the actor may see; `Customer.DoesNotExist` if none."""
-    from customers.phones import normalize_phone
-    from customers.selectors import customers_visible_to
-
     normalized = normalize_phone(phone)  # raises ValidationError(code="invalid_phone")
     return customers_visible_to(actor).get(phone=normalized)
 

@@ -1,4 +1,4 @@
-"""This app's routes under /api/v1/ (included by web/api_urls.py)."""
+"""This app's routes under /api/v1/ (included by web/api_urls.py; the fan routes are web's)."""
 
 from django.urls import path
 
@@ -8,8 +8,5 @@ urlpatterns = [
     path("auth/token/", api.AuthTokenApi.as_view(), name="api-auth-token"),
     path("orders/", api.OrderListCreateApi.as_view(), name="api-orders"),
     path("orders/batch/", api.OrderBatchApi.as_view(), name="api-orders-batch"),
-    path("customers/", api.CustomerListCreateApi.as_view(), name="api-customers"),
-    path("customers/lookup/", api.CustomerLookupApi.as_view(), name="api-customer-lookup"),
-    path("customers/<int:pk>/", api.CustomerDetailApi.as_view(), name="api-customer-detail"),
     path("stores/", api.StoreListApi.as_view(), name="api-stores"),
 ]

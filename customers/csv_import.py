@@ -27,8 +27,8 @@ The API, smallest first::
             ...                                       # optional: check options, load lookups
 
         def import_row(self, row: CsvRow, options: dict) -> Outcome:
-            ...                                       # raise ValidationError / RowError on a bad row
-            return Outcome.CREATED
+            store_in = validate_input(self.schema, store_row_input(row.values))  # ValidationError
+            return Outcome(save_store(store_in=store_in)[1])
 
 `CsvImportCommand` adds the `FILE` and `--dry-run` arguments, prints the report (errors to stderr,
 one line each: ``line 7: store: unknown store "S999"``) and exits with status 1 when any row failed
@@ -38,14 +38,19 @@ column names stay as they are written in the file. Outside a command, use the tw
 blocks directly::
 
     rows = read_csv(path_or_binary_file, columns=("phone", "store"))   # CsvRow | (line, message)
+    rows = stream_csv(path, columns=COLUMNS)            # the same, read as it goes (big files)
     report = apply_rows(rows, handler, dry_run=False)                   # -> ImportReport
 
 `CsvRow` is ``(line, values)``; ``values`` maps every expected column to its stripped text ('' when
 empty); a ``(line, message)`` pair is a row that could not be read, and `apply_rows` reports it.
 The whole run is one transaction with a savepoint per row (commands run one at a time; a huge file
-is fine on PostgreSQL). `ImportReport.notes` lines are printed before the summary. Helpers
-`parse_decimal`, `parse_date`, `parse_bool` and `parse_int` raise `RowError` with a message naming
-the column; `column_message` and `line_message` put a column name or line number before a message.
+is fine on PostgreSQL). `ImportReport.notes` lines are printed before the summary.
+
+Values are not parsed here: a command maps its row to the input of the schema of what it writes
+(`customers.schemas`: `store_row_input`, `staff_row_input`, …), so a spreadsheet is held to the
+rules of the API. `row_error_message` shows a schema's or a service's errors under the file's
+column names; `column_message` and `line_message` put a column name or line number before a
+message.
 """
 
 from __future__ import annotations
@@ -54,14 +59,12 @@ import csv
 import enum
 import io
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TextIO
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.utils.translation import gettext as _
@@ -187,6 +190,45 @@ def _has_undecodable(text: str) -> bool:
     return any("\udc80" <= ch <= "\udcff" for ch in text)
 
 
+def _parse(
+    handle: TextIO, columns: Sequence[str], optional: Sequence[str]
+) -> Iterator[CsvRow | tuple[int, str]]:
+    reader = csv.reader(handle)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise empty_file() from None
+    if header and header[0].startswith("\ufeff"):  # Excel writes a byte-order mark
+        header[0] = header[0][1:]
+    if _has_undecodable(",".join(header)):
+        raise CsvFileError(
+            line_message(
+                1, _("the header is not valid UTF-8 (save the spreadsheet as “CSV UTF-8”)")
+            )
+        )
+    positions = column_positions(header, columns, optional=optional)
+    absent = {c: "" for c in columns if c not in positions}
+    line = reader.line_num
+    for fields in reader:
+        start, line = line + 1, reader.line_num
+        if not fields or all(not f.strip() for f in fields):
+            continue
+        if any(_has_undecodable(f) for f in fields):
+            yield start, str(NOT_UTF8)
+            continue
+        if len(fields) < len(header):
+            fields = fields + [""] * (len(header) - len(fields))
+        elif len(fields) > len(header) and any(f.strip() for f in fields[len(header) :]):
+            message = _("%(fields)s fields, the header has %(columns)s") % {
+                "fields": len(fields),
+                "columns": len(header),
+            }
+            yield start, message
+            continue
+        values = {c: fields[i].strip() for c, i in positions.items()}
+        yield CsvRow(start, {**values, **absent} if absent else values)
+
+
 def read_csv(
     source: str | Path | BinaryIO | bytes,
     *,
@@ -210,55 +252,38 @@ def read_csv(
     else:
         data = source.read()
     text = data.decode("utf-8", errors="surrogateescape")
-    if text.startswith("\ufeff"):  # Excel writes a byte-order mark
-        text = text[1:]
-    reader = csv.reader(io.StringIO(text, newline=""))
+    return list(_parse(io.StringIO(text, newline=""), columns, optional))
+
+
+def stream_csv(
+    path: str | Path, *, columns: Sequence[str], optional: Sequence[str] = ()
+) -> Iterator[CsvRow | tuple[int, str]]:
+    """`read_csv` of a file read as it goes (a million orders need not fit in memory)."""
     try:
-        header = next(reader)
-    except StopIteration:
-        raise empty_file() from None
-    if _has_undecodable(",".join(header)):
-        raise CsvFileError(
-            line_message(
-                1, _("the header is not valid UTF-8 (save the spreadsheet as “CSV UTF-8”)")
-            )
-        )
-    positions = column_positions(header, columns, optional=optional)
-    absent = {c: "" for c in columns if c not in positions}
-    rows: list[CsvRow | tuple[int, str]] = []
-    line = reader.line_num
-    for fields in reader:
-        start, line = line + 1, reader.line_num
-        if not fields or all(not f.strip() for f in fields):
-            continue
-        if any(_has_undecodable(f) for f in fields):
-            rows.append((start, str(NOT_UTF8)))
-            continue
-        if len(fields) < len(header):
-            fields = fields + [""] * (len(header) - len(fields))
-        elif len(fields) > len(header) and any(f.strip() for f in fields[len(header) :]):
-            message = _("%(fields)s fields, the header has %(columns)s") % {
-                "fields": len(fields),
-                "columns": len(header),
-            }
-            rows.append((start, message))
-            continue
-        values = {c: fields[i].strip() for c, i in positions.items()}
-        rows.append(CsvRow(start, {**values, **absent} if absent else values))
-    return rows
+        handle = open(path, encoding="utf-8", errors="surrogateescape", newline="")  # noqa: SIM115
+    except OSError as exc:
+        raise cannot_read(path, exc) from exc
+    with handle:
+        yield from _parse(handle, columns, optional)
 
 
-def _message(exc: ValidationError | RowError) -> str:
+def row_error_message(
+    exc: ValidationError | RowError, columns: Mapping[str, str] | None = None
+) -> str:
+    """A row's error as `amount: The amount cannot be negative.; phone: …`: each field under the
+    file's column name (`columns` maps a schema's field to its column), never the raw values.
+    Errors of the row as a whole come without a column."""
     if isinstance(exc, RowError):
         return str(exc)
-    if hasattr(exc, "error_dict"):
-        return "; ".join(
-            column_message(name, " ".join(str(m) for m in ValidationError(errors).messages))
-            if name != "__all__"
-            else " ".join(str(m) for m in ValidationError(errors).messages)
-            for name, errors in exc.error_dict.items()
-        )
-    return " ".join(str(m) for m in exc.messages)
+    if not hasattr(exc, "error_dict"):
+        return " ".join(str(m) for m in exc.messages)
+    columns = columns or {}
+    return "; ".join(
+        " ".join(messages)
+        if key in ("detail", NON_FIELD_ERRORS)
+        else column_message(columns.get(key, key), " ".join(messages))
+        for key, messages in exc.message_dict.items()
+    )
 
 
 def apply_rows(
@@ -283,7 +308,7 @@ def apply_rows(
                 with transaction.atomic():
                     outcome = Outcome(handler(row))
             except (ValidationError, RowError) as exc:
-                report.errors.append((row.line, _message(exc)))
+                report.errors.append((row.line, row_error_message(exc)))
             else:
                 report.counts[outcome] += 1
         if dry_run:
@@ -291,81 +316,8 @@ def apply_rows(
     return report
 
 
-# --- value parsers: each raises RowError naming the column --------------------------------------
-
-
-def parse_decimal(
-    value: str, *, column: str, places: int = 2, minimum: Any = None, maximum: Any = None
-) -> Decimal | None:
-    if value == "":
-        return None
-    try:
-        number = Decimal(value)
-    except InvalidOperation:
-        number = None
-    if number is None or not number.is_finite():
-        raise RowError(column_message(column, _('"%(value)s" is not a number') % {"value": value}))
-    if minimum is not None and number < Decimal(str(minimum)):
-        raise RowError(
-            column_message(
-                column, _("%(value)s is below %(minimum)s") % {"value": value, "minimum": minimum}
-            )
-        )
-    if maximum is not None and number > Decimal(str(maximum)):
-        raise RowError(
-            column_message(
-                column, _("%(value)s is above %(maximum)s") % {"value": value, "maximum": maximum}
-            )
-        )
-    return number.quantize(Decimal(1).scaleb(-places))
-
-
-def parse_int(
-    value: str, *, column: str, minimum: int | None = None, maximum: int | None = None
-) -> int | None:
-    if value == "":
-        return None
-    try:
-        number = int(value)
-    except ValueError:
-        raise RowError(
-            column_message(column, _('"%(value)s" is not a whole number') % {"value": value})
-        ) from None
-    if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
-        message = _("%(value)s is not between %(minimum)s and %(maximum)s") % {
-            "value": value,
-            "minimum": minimum,
-            "maximum": maximum,
-        }
-        raise RowError(column_message(column, message))
-    return number
-
-
-def parse_date(value: str, *, column: str) -> date | None:
-    if value == "":
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise RowError(
-            column_message(column, _('"%(value)s" is not a date (YYYY-MM-DD)') % {"value": value})
-        ) from None
-
-
-def must_be_1_or_0(value: str) -> str:
-    return _('"%(value)s" must be 1 or 0') % {"value": value}
-
-
 def unknown_store(code: str) -> str:
     return _('unknown store "%(code)s"') % {"code": code}
-
-
-def parse_bool(value: str, *, column: str) -> bool:
-    if value in ("", "0"):
-        return False
-    if value == "1":
-        return True
-    raise RowError(column_message(column, must_be_1_or_0(value)))
 
 
 class CsvImportCommand(ABC, BaseCommand):

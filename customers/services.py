@@ -1,43 +1,106 @@
-"""Writes for fans, orders and staff: one function per use case.
+"""Writes for orders, fans, stores and staff: one set-based path per write, whatever the door.
 
-- `register_customer`: a new fan (member card) at a store; a duplicate phone raises `CustomerExists`.
-- `update_customer`: a profile change by staff, validated field by field.
-- `record_order`: an idempotent sale or refund from a POS, the API, a batch or the CSV import.
-- `deactivate_staff`: a leaving guide; their tokens and sessions die with the profile.
+- `record_orders`: sales and refunds, many at once. `POST /orders/` is a batch of one, the batch
+  endpoint and `import_orders` (chunks of 5,000, COPY on PostgreSQL) call it as they are, and so
+  does the admin. Idempotency, the guide check, the registration of a new phone, the refund cap:
+  here and nowhere else.
+- `register_customers`: new fans (the API, the check-in page, the admin, `import_customers`).
+- `update_customers`: profile changes (PATCH, the fan edit page, the admin, `import_customers`).
+- `register_customer` / `update_customer`: the one-fan forms of the two above.
+- `save_store`, `save_staff`, `deactivate_staff`: onboarding files and the admin.
 
-The order rules (`parse_order_in`) and the fan rules (`clean_customer_fields`) are pure
-functions shared by the API serializers, the batch endpoint and the CSV importers, so the POS, the
-API and the spreadsheets are held to one set of rules.
+Input arrives validated, as the data objects of `customers.schemas`. Every fan write ends in
+`_settle_labels`: her fact labels (zodiac, birthday month, distance) and, when she is new or her
+opinion-leader mark changed, her apple (`apple_between_relabels`) — so an opinion leader is golden
+at once, whichever door marked her. Rule violations are Django `ValidationError`s keyed by field;
+a row that fails writes nothing, the others of its call are written.
+
+`actor` says who writes: a `Staff` or a POS (`customers.auth.PosDevice`) is held to the stores it
+sees; `SYSTEM` is a trusted door (an import command, the Django admin, a shell) that sees every
+store and may do everything.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-import re
-from collections.abc import Mapping
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.sessions.models import Session
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
-from django.db.models import Sum
+from django.db import IntegrityError, connection, models, transaction
+from django.db.models import QuerySet, Sum
 from django.utils import timezone
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext as _
+from rest_framework.authtoken.models import Token
 
-from customers.models import Customer, Order, OrderItem, Staff, Store
-from customers.phones import mask_phone, normalize_phone
+from customers.facts import refresh_fact_labels
+from customers.models import Customer, CustomerLabels, Order, OrderItem, Staff, Store
+from customers.phones import mask_phone
+from customers.schemas import (
+    KEEP,
+    FanIn,
+    FanRegistrationSchema,
+    FanSchema,
+    OrderIn,
+    StaffIn,
+    StoreIn,
+    validate_input,
+)
+from customers.selectors import (
+    customers_visible_to,
+    staff_visible_to,
+    store_id_scope,
+    stores_visible_to,
+)
+from fanops.vocabulary import Apple
 
 logger = logging.getLogger(__name__)
 
-MAX_AMOUNT = Decimal("1000000")
-MAX_FUTURE = timedelta(minutes=5)
-_DECIMAL_TEXT = re.compile(r"-?\d+(?:\.\d+)?")
+COPY_FROM_ROWS = 200  # below this, a multi-row INSERT (ids returned) beats COPY + a lookup
 
 
-# --- Errors ------------------------------------------------------------------------------------
+class SystemActor:
+    """A trusted door (an import command, the Django admin, a shell): every store, every right."""
+
+    def __repr__(self) -> str:
+        return "SYSTEM"
+
+
+SYSTEM = SystemActor()
+
+
+def _stores_of(actor) -> QuerySet[Store]:
+    return Store.objects.all() if actor is SYSTEM else stores_visible_to(actor)
+
+
+def _staff_of(actor) -> QuerySet[Staff]:
+    return Staff.objects.all() if actor is SYSTEM else staff_visible_to(actor)
+
+
+def _fans_of(actor) -> QuerySet[Customer]:
+    return Customer.objects.all() if actor is SYSTEM else customers_visible_to(actor)
+
+
+def _home_store_id(actor) -> int | None:
+    """The store an actor bound to one store writes for when none is named (HQ, SYSTEM: none)."""
+    return None if actor is SYSTEM else store_id_scope(actor)
+
+
+def can_mark_opinion_leader(actor) -> bool:
+    """Managers, HQ and the trusted doors mark opinion leaders; guides and POS devices do not."""
+    return actor is SYSTEM or (
+        isinstance(actor, Staff) and actor.role in (Staff.Role.MANAGER, Staff.Role.HQ)
+    )
+
+
+# --- errors --------------------------------------------------------------------------------------
 
 
 class CustomerExists(Exception):
@@ -56,212 +119,450 @@ class OrderConflict(Exception):
         self.order = order
 
 
-# --- Fans --------------------------------------------------------------------------------------
-
-PROFILE_TEXT_FIELDS = {
-    "name": 50,
-    "city": 50,
-    "consumption_notes": 2000,
-    "body_shape": 30,
-    "skin_tone": 30,
-    "top_size": 10,
-    "bottom_size": 10,
-    "shoe_size": 10,
-    "favourite_colours": 100,
-    "notes": 4000,
-    "wechat_id": 64,
-    "wechat_remark": 64,
-}
-BIRTHDAY_FIELDS = (
-    "birth_calendar",
-    "birth_year",
-    "birth_month",
-    "birth_day",
-    "birth_is_leap_month",
-)
+def _error(key: str, message: str) -> ValidationError:
+    return ValidationError({key: [message]})
 
 
-def _fact_labels(customer: Customer) -> dict[str, str]:
-    """Zodiac, birthday month and distance of a fan (tagging's rules)."""
-    from customers.facts import fact_labels_for
-
-    return fact_labels_for(customer)
+def unknown_store_error() -> ValidationError:
+    """An unknown code and another store's are answered alike: a caller learns no codes."""
+    return _error("store", _("Unknown store code, or not one of yours."))
 
 
-def _apply_fact_labels(customer: Customer) -> None:
-    for key, value in _fact_labels(customer).items():
-        setattr(customer, key, value or "")
+def unknown_guide_error() -> ValidationError:
+    return _error("guide", _("No active guide with this work number at this store."))
 
 
-def _validate_birthday(values: dict[str, Any]) -> dict[str, list[str]]:
-    """Errors of a birthday (`birth_*` fields), by tagging's rule (lunar dates via lunardate)."""
-    from customers.facts import validate_birthday
-
-    try:
-        validate_birthday(
-            calendar=values.get("birth_calendar") or "",
-            year=values.get("birth_year"),
-            month=values.get("birth_month"),
-            day=values.get("birth_day"),
-            is_leap_month=bool(values.get("birth_is_leap_month")),
-        )
-    except ValidationError as exc:
-        return exc.message_dict
-    return {}
+def conflict_message() -> str:
+    return _("This external_id was already used for a different order.")
 
 
-def _as_int(value: Any, key: str, errors: dict[str, list[str]]) -> int | None:
-    if value in (None, ""):
-        return None
+# --- bulk inserts --------------------------------------------------------------------------------
+
+
+def _csv_field(value: Any) -> str:
+    """COPY's CSV: an unquoted empty field is NULL, anything quoted is a value ("" is '')."""
+    if value is None:
+        return ""
     if isinstance(value, bool):
-        errors.setdefault(key, []).append(str(_("Enter a whole number.")))
-        return None
-    try:
-        number = int(str(value).strip())
-    except (TypeError, ValueError):
-        errors.setdefault(key, []).append(str(_("Enter a whole number.")))
-        return None
-    return number
+        return "t" if value else "f"
+    return '"' + str(value).replace('"', '""') + '"'
 
 
-def _as_decimal(value: Any, key: str, errors: dict[str, list[str]]) -> Decimal | None:
-    if value in (None, ""):
-        return None
-    text = str(value).strip()
-    if isinstance(value, bool) or not _DECIMAL_TEXT.fullmatch(text):
-        errors.setdefault(key, []).append(str(_("Enter a number.")))
-        return None
-    return Decimal(text)
+def _insert_dicts(model: type[models.Model], rows: list[dict[str, Any]]) -> list[int] | None:
+    """Insert `rows` (attname → value; the model's defaults fill the rest) in one statement.
 
-
-def _as_bool(value: Any, key: str, errors: dict[str, list[str]]) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes"):
-        return True
-    if text in ("0", "false", "no", ""):
-        return False
-    errors.setdefault(key, []).append(str(_("Enter true or false (1 or 0).")))
-    return False
-
-
-def _as_date(value: Any, key: str, errors: dict[str, list[str]]) -> date | None:
-    if value in (None, ""):
-        return None
-    if isinstance(value, date):
-        return value
-    try:
-        return date.fromisoformat(str(value).strip())
-    except ValueError:
-        errors.setdefault(key, []).append(str(_("Enter a date as YYYY-MM-DD.")))
-        return None
-
-
-def clean_customer_fields(raw: Mapping[str, Any]) -> dict[str, Any]:
-    """Validate fan fields given as JSON or CSV text; return model values or raise ValidationError.
-
-    Accepts model field names, plus `birthday` as `{calendar, year, month, day, is_leap_month}`
-    (or null to clear it). Keys not given are not returned. Errors are keyed by field name.
+    PostgreSQL and many rows: COPY, no ids back (None). Else a multi-row INSERT; the new ids.
+    Raises IntegrityError when a row breaks a constraint (nothing is inserted then).
     """
+    if not rows:
+        return []
+    now = timezone.now()
+    fields = [
+        f
+        for f in model._meta.concrete_fields
+        if not (f.primary_key and isinstance(f, models.AutoField))
+    ]
+    if connection.vendor != "postgresql" or len(rows) < COPY_FROM_ROWS:
+        objs = model.objects.bulk_create(model(**row) for row in rows)
+        return [obj.pk for obj in objs]
+    defaults = {}
+    for f in fields:
+        if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
+            defaults[f.attname] = now
+        else:
+            defaults[f.attname] = f.get_default()  # '' for text, None for nullable columns
+    names = [f.attname for f in fields]
+    lines = "".join(
+        ",".join(_csv_field(row.get(name, defaults[name])) for name in names) + "\n" for row in rows
+    )
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    sql = f"COPY {model._meta.db_table} ({columns}) FROM STDIN WITH (FORMAT csv)"
+    with connection.cursor() as cursor:
+        cursor.copy_expert(sql, _StringReader(lines))
+    return None
+
+
+class _StringReader:
+    """A file-like view of one string for COPY (psycopg2 reads it in blocks)."""
+
+    def __init__(self, text: str) -> None:
+        self._data = text.encode()
+        self._pos = 0
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            size = len(self._data) - self._pos
+        chunk = self._data[self._pos : self._pos + size]
+        self._pos += len(chunk)
+        return chunk
+
+    def readline(self, size: int = -1) -> bytes:  # pragma: no cover - psycopg2 uses read()
+        return self.read(size)
+
+
+# --- labels: the one place for what every fan write leaves right --------------------------------
+
+
+def apple_between_relabels(
+    *,
+    is_opinion_leader: bool,
+    lifetime_sales: int = 0,
+    frequency: int = 0,
+    monetary: Decimal | int = 0,
+) -> str:
+    """SPEC §3's apple from a fan's last relabelled metrics: golden for an opinion leader, else
+    blossom without a sale, red / yellow for repeat buyers, green.
+
+    Applied when a fan is registered or her opinion-leader mark changes (at once, whatever the
+    door); the nightly relabel recomputes every apple from fresh metrics."""
+    if is_opinion_leader:
+        return Apple.GOLDEN
+    if not lifetime_sales:
+        return Apple.BLOSSOM
+    if frequency >= 2 and monetary >= settings.APPLE_RED_MIN_SPEND:
+        return Apple.RED
+    if frequency >= 2:
+        return Apple.YELLOW
+    return Apple.GREEN
+
+
+def _settle_labels(*, written: Iterable[int], new: Iterable[int] = (), leaders: Iterable[int] = ()):
+    """After fans were written: fact labels of every `written` fan (set-based), a labels row for
+    each `new` one, and the apple of the new ones and of those whose leader mark changed."""
+    written, new = list(written), set(new)
+    recompute = new | set(leaders)
+    if recompute:
+        rows = {
+            labels.customer_id: labels
+            for labels in CustomerLabels.objects.filter(customer_id__in=recompute)
+        }
+        leader_ids = set(
+            Customer.objects.filter(pk__in=recompute, is_opinion_leader=True).values_list(
+                "pk", flat=True
+            )
+        )
+        create, change = [], []
+        for customer_id in recompute:
+            labels = rows.get(customer_id)
+            metrics = (
+                {}
+                if labels is None
+                else {
+                    "lifetime_sales": labels.lifetime_sales,
+                    "frequency": labels.frequency,
+                    "monetary": labels.monetary,
+                }
+            )
+            apple = apple_between_relabels(is_opinion_leader=customer_id in leader_ids, **metrics)
+            if labels is None:
+                create.append({"customer_id": customer_id, "apple": apple})
+            elif labels.apple != apple:
+                labels.apple, labels.labels_key = apple, None  # a write outside the relabel
+                change.append(labels)
+        _insert_dicts(CustomerLabels, create)
+        CustomerLabels.objects.bulk_update(change, ["apple", "labels_key"], batch_size=2000)
+    if written:
+        refresh_fact_labels(customer_ids=written)
+
+
+# --- fans ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class FanResult:
+    """What became of one fan of a call: written, unchanged, refused (`error`), or a
+    registration of a phone that is already a fan's (`existing`)."""
+
+    customer_id: int | None = None
+    outcome: str = ""  # "created", "updated", "unchanged"
+    error: ValidationError | None = None
+    existing: Customer | None = None
+
+
+@dataclass
+class _NewFan:
+    """A fan to insert: model values and resolved references."""
+
+    phone: str
+    values: dict[str, Any]
+    store_id: int
+    guide_id: int | None = None
+    referrer_id: int | None = None
+
+
+def _create_fans(new: Sequence[_NewFan]) -> tuple[dict[str, int], dict[str, Customer]]:
+    """Insert fans (phone → id of each created) and report phones someone else took meanwhile
+    (phone → that fan). The labels are the caller's to settle."""
+    if not new:
+        return {}, {}
+    rows = [
+        {
+            **fan.values,
+            "phone": fan.phone,
+            "store_id": fan.store_id,
+            "guide_id": fan.guide_id,
+            "referrer_id": fan.referrer_id,
+        }
+        for fan in new
+    ]
+    try:
+        with transaction.atomic():  # savepoint: a concurrent registration meets the unique phone
+            ids = _insert_dicts(Customer, rows)
+    except IntegrityError:
+        if len(new) == 1:
+            existing = Customer.objects.filter(phone=new[0].phone).first()
+            if existing is None:
+                raise
+            return {}, {existing.phone: existing}
+        created, taken = {}, {}
+        for fan in new:
+            one_created, one_taken = _create_fans([fan])
+            created.update(one_created)
+            taken.update(one_taken)
+        return created, taken
+    if ids is None:
+        phones = [fan.phone for fan in new]
+        return dict(Customer.objects.filter(phone__in=phones).values_list("phone", "pk")), {}
+    return {fan.phone: pk for fan, pk in zip(new, ids, strict=True)}, {}
+
+
+def _guides_by_number(numbers: Iterable[str], actor) -> dict[str, tuple[int, int | None]]:
+    """Active staff by work number → (id, store id), among those the actor sees (one query)."""
+    numbers = {n for n in numbers if n}
+    if not numbers:
+        return {}
+    return {
+        number: (pk, store_id)
+        for number, pk, store_id in _staff_of(actor)
+        .filter(work_number__in=numbers, is_active=True)
+        .values_list("work_number", "pk", "store_id")
+    }
+
+
+def _stores_by_code(codes: Iterable[str], actor) -> dict[str, int]:
+    codes = {c for c in codes if c}
+    if not codes:
+        return {}
+    return dict(_stores_of(actor).filter(code__in=codes, is_active=True).values_list("code", "pk"))
+
+
+def _referrers(fans: Sequence[FanIn], actor, *, also: Iterable[str] = ()) -> tuple[set, set]:
+    """Fan ids (visible to the actor) and phones (any fan, or one of `also`) that may refer."""
+    ids = {f.referrer for f in fans if f.referrer not in (KEEP, None)}
+    phones = {f.referrer_phone for f in fans if f.referrer_phone not in (KEEP, None, "")}
+    known_ids = (
+        set(_fans_of(actor).filter(pk__in=ids).values_list("pk", flat=True)) if ids else set()
+    )
+    known_phones = set(also) & phones
+    if phones - known_phones:
+        known_phones |= set(
+            Customer.objects.filter(phone__in=phones - known_phones).values_list("phone", flat=True)
+        )
+    return known_ids, known_phones
+
+
+def _reference_errors(fan: FanIn, ids: set, phones: set, *, self_id: int | None = None) -> dict:
     errors: dict[str, list[str]] = {}
-    out: dict[str, Any] = {}
-    data = dict(raw)
-    if "birthday" in data:
-        birthday = data.pop("birthday")
-        if birthday is None:
-            data.update(birth_calendar="", birth_year=None, birth_month=None, birth_day=None)
-            data["birth_is_leap_month"] = False
-        elif isinstance(birthday, Mapping):
-            unknown = set(birthday) - {"calendar", "year", "month", "day", "is_leap_month"}
-            if unknown:
-                errors["birthday"] = [
-                    str(
-                        _("Unknown birthday keys: %(keys)s.") % {"keys": ", ".join(sorted(unknown))}
-                    )
-                ]
-            data["birth_calendar"] = birthday.get("calendar") or ""
-            data["birth_year"] = birthday.get("year")
-            data["birth_month"] = birthday.get("month")
-            data["birth_day"] = birthday.get("day")
-            data["birth_is_leap_month"] = birthday.get("is_leap_month") or False
-        else:
-            errors["birthday"] = [str(_("Give the birthday as an object or null."))]
-    for key, value in data.items():
-        if key in PROFILE_TEXT_FIELDS:
-            if value is None:
-                value = ""
-            if not isinstance(value, str):
-                errors.setdefault(key, []).append(str(_("Enter text.")))
-                continue
-            value = value.strip()
-            if len(value) > PROFILE_TEXT_FIELDS[key]:
-                errors.setdefault(key, []).append(
-                    str(_("Use at most %(n)d characters.") % {"n": PROFILE_TEXT_FIELDS[key]})
-                )
-                continue
-            if key == "name" and not value:
-                errors.setdefault(key, []).append(str(_("The name cannot be empty.")))
-                continue
-            out[key] = value
-        elif key == "phone":
-            try:
-                out["phone"] = normalize_phone(value)
-            except ValidationError as exc:
-                errors["phone"] = exc.messages
-        elif key == "gender":
-            value = value or ""
-            if value not in ("", *Customer.Gender.values):
-                errors["gender"] = [str(_("The gender must be f, m or empty."))]
-            else:
-                out["gender"] = value
-        elif key in ("birth_year", "birth_month", "birth_day", "height_cm"):
-            out[key] = _as_int(value, key, errors)
-        elif key in ("latitude", "longitude", "weight_kg"):
-            out[key] = _as_decimal(value, key, errors)
-        elif key in ("birth_is_leap_month", "is_opinion_leader", "do_not_contact"):
-            out[key] = _as_bool(value, key, errors)
-        elif key == "birth_calendar":
-            out[key] = value or ""
-        elif key == "member_since":
-            out[key] = _as_date(value, key, errors)
-        elif key in ("guide", "referrer", "store"):
-            out[key] = value  # resolved by the caller (objects, not text)
-        else:
-            errors.setdefault(key, []).append(str(_("This field cannot be changed.")))
-    if "height_cm" in out and out["height_cm"] is not None and not 50 <= out["height_cm"] <= 250:
-        errors["height_cm"] = [str(_("Enter a height between 50 and 250 cm."))]
-    if "weight_kg" in out and out["weight_kg"] is not None:
-        weight = out["weight_kg"]
-        if not Decimal(20) <= weight <= Decimal(300) or weight.as_tuple().exponent < -1:
-            errors["weight_kg"] = [str(_("Enter a weight between 20 and 300 kg with one decimal."))]
-    for key, bound in (("latitude", 90), ("longitude", 180)):
-        value = out.get(key)
-        if value is not None and (not -bound <= value <= bound or value.as_tuple().exponent < -6):
-            errors[key] = [
-                str(
-                    _("Enter a coordinate between -%(b)d and %(b)d (6 decimals at most).")
-                    % {"b": bound}
-                )
-            ]
-    if errors:
-        raise ValidationError(errors)
-    return out
+    if fan.referrer not in (KEEP, None):
+        if self_id is not None and fan.referrer == self_id:
+            errors["referrer"] = [_("A fan cannot refer herself.")]
+        elif fan.referrer not in ids:
+            errors["referrer"] = [_("Unknown fan.")]
+    if fan.referrer_phone not in (KEEP, None, "") and fan.referrer_phone not in phones:
+        errors["referrer_phone"] = [_("No fan with this phone.")]
+    return errors
 
 
-def _check_coordinates_pair(customer: Customer) -> dict[str, list[str]]:
-    if (customer.latitude is None) != (customer.longitude is None):
-        return {"latitude": [str(_("Give both latitude and longitude, or neither."))]}
+def _pair_error(latitude, longitude) -> dict:
+    if (latitude is None) != (longitude is None):
+        return {"latitude": [_("Give both latitude and longitude, or neither.")]}
     return {}
 
 
-def _starting_apple(customer: Customer) -> str:
-    from fanops.vocabulary import Apple
+def _leader_error(fan: FanIn, current: bool, actor) -> dict:
+    wanted = fan.values.get("is_opinion_leader", current)
+    if wanted != current and not can_mark_opinion_leader(actor):
+        return {"is_opinion_leader": [_("Only a store manager or HQ can mark an opinion leader.")]}
+    return {}
 
-    return Apple.GOLDEN if customer.is_opinion_leader else Apple.BLOSSOM
+
+def _link_referrer_phones(fans: Sequence[FanIn], results: Sequence[FanResult]) -> None:
+    """Second pass of a call naming referrers by phone: every fan of the call exists by now."""
+    wanted = {
+        r.customer_id: f.referrer_phone
+        for f, r in zip(fans, results, strict=True)
+        if r.customer_id and r.error is None and f.referrer_phone is not KEEP
+    }
+    if not wanted:
+        return
+    phones = {p for p in wanted.values() if p}
+    ids = dict(Customer.objects.filter(phone__in=phones).values_list("phone", "pk"))
+    current = dict(Customer.objects.filter(pk__in=wanted).values_list("pk", "referrer_id"))
+    changed = [
+        Customer(pk=pk, referrer_id=ids.get(phone) if phone else None, updated_at=timezone.now())
+        for pk, phone in wanted.items()
+        if current.get(pk) != (ids.get(phone) if phone else None)
+    ]
+    Customer.objects.bulk_update(changed, ["referrer", "updated_at"], batch_size=2000)
+    moved = {c.pk for c in changed}
+    for result in results:
+        if result.outcome == "unchanged" and result.customer_id in moved:
+            result.outcome = "updated"
 
 
 @transaction.atomic
+def register_customers(*, fans: Sequence[FanIn], actor=SYSTEM) -> list[FanResult]:
+    """Register new fans, each at her store (a code, else the actor's own store). Set-based.
+
+    A phone that is already a fan's (in the database, earlier in the call, or registered
+    concurrently) is refused with `existing` set: the API answers 409 with her id. A guide
+    registering a fan becomes her guide unless another is named. Each fan starts with a labels
+    row (golden for an opinion leader, else blossom) and her fact labels, so lists show her
+    before the next relabel.
+    """
+    results = [FanResult() for _ in fans]
+    stores = _stores_by_code((f.store for f in fans), actor)
+    guides = _guides_by_number((f.guide for f in fans if f.guide not in (KEEP, None)), actor)
+    phones = [f.phone for f in fans]
+    taken = {c.phone: c for c in Customer.objects.filter(phone__in=phones)}
+    ref_ids, ref_phones = _referrers(fans, actor, also=phones)
+    home = _home_store_id(actor)
+    new: list[_NewFan] = []
+    for fan, result in zip(fans, results, strict=True):
+        errors: dict[str, list[str]] = {}
+        store_id = stores.get(fan.store) if fan.store else home
+        if store_id is None:
+            errors.update(
+                unknown_store_error().message_dict
+                if fan.store
+                else {"store": [_("This field is required.")]}
+            )
+        guide_id = None
+        if fan.guide not in (KEEP, None):
+            guide = guides.get(fan.guide)
+            if guide is None or guide[1] != store_id:
+                errors.update(unknown_guide_error().message_dict)
+            else:
+                guide_id = guide[0]
+        elif (
+            fan.guide is KEEP
+            and isinstance(actor, Staff)
+            and actor.role == Staff.Role.GUIDE
+            and actor.store_id == store_id
+        ):
+            guide_id = actor.pk
+        errors.update(_reference_errors(fan, ref_ids, ref_phones))
+        errors.update(_leader_error(fan, False, actor))
+        errors.update(_pair_error(fan.values.get("latitude"), fan.values.get("longitude")))
+        if errors:
+            result.error = ValidationError(errors)
+            continue
+        if fan.phone in taken:
+            result.existing = taken[fan.phone]
+            continue
+        values = {k: v for k, v in fan.values.items() if k != "phone"}
+        referrer = fan.referrer if fan.referrer not in (KEEP, None) else None
+        new.append(_NewFan(fan.phone, values, store_id, guide_id, referrer))
+        taken[fan.phone] = Customer(phone=fan.phone)  # a second row of the call is a repeat
+    created, lost = _create_fans(new)
+    for fan, result in zip(fans, results, strict=True):
+        if result.error is not None or result.existing is not None:
+            if result.existing is not None and result.existing.pk is None:
+                result.existing = None  # repeated within the call: refused like a taken phone
+                result.error = _error("phone", _("Another fan has this phone number."))
+            continue
+        if fan.phone in lost:
+            result.existing = lost[fan.phone]
+        else:
+            result.customer_id, result.outcome = created[fan.phone], "created"
+    _link_referrer_phones(fans, results)
+    _settle_labels(written=created.values(), new=created.values())
+    for store_id, count in _counts(new, created):
+        logger.info("registered %s fans at store %s", count, store_id)
+    return results
+
+
+def _counts(new: Sequence[_NewFan], created: Mapping[str, int]) -> list[tuple[int, int]]:
+    by_store: dict[int, int] = defaultdict(int)
+    for fan in new:
+        if fan.phone in created:
+            by_store[fan.store_id] += 1
+    return sorted(by_store.items())
+
+
+@transaction.atomic
+def update_customers(*, changes: Sequence[tuple[Customer, FanIn]], actor=SYSTEM) -> list[FanResult]:
+    """Apply profile changes to fans (set-based); each refused change leaves its fan untouched.
+
+    Only what a change gives is written. `is_opinion_leader` changes only by a manager, HQ or a
+    trusted door, and then the apple follows at once. A fan's store changes only through a
+    trusted door (staff move fans by a guide transfer); a guide must work at the fan's store.
+    """
+    results = [FanResult(customer_id=c.pk) for c, _f in changes]
+    fans = [f for _c, f in changes]
+    guides = _guides_by_number((f.guide for f in fans if f.guide not in (KEEP, None)), actor)
+    stores = _stores_by_code((f.store for f in fans), actor)
+    new_phones = {f.phone: c.pk for c, f in changes if "phone" in f.values and f.phone != c.phone}
+    phone_owners = dict(Customer.objects.filter(phone__in=new_phones).values_list("phone", "pk"))
+    ref_ids, ref_phones = _referrers(fans, actor)
+    now = timezone.now()
+    touched: list[Customer] = []
+    update_fields: set[str] = set()
+    leaders: list[int] = []
+    for (customer, fan), result in zip(changes, results, strict=True):
+        errors: dict[str, list[str]] = {}
+        values = dict(fan.values)
+        if fan.store:
+            if actor is not SYSTEM:
+                errors["store"] = [_("A fan's store changes by a guide transfer, not here.")]
+            elif fan.store not in stores:
+                errors.update(unknown_store_error().message_dict)
+            else:
+                values["store_id"] = stores[fan.store]
+        store_id = values.get("store_id", customer.store_id)
+        if fan.guide is None:
+            values["guide_id"] = None
+        elif fan.guide is not KEEP:
+            guide = guides.get(fan.guide)
+            if guide is None or guide[1] != store_id:
+                errors.update(unknown_guide_error().message_dict)
+            else:
+                values["guide_id"] = guide[0]
+        if fan.referrer is not KEEP:
+            values["referrer_id"] = fan.referrer
+        errors.update(_reference_errors(fan, ref_ids, ref_phones, self_id=customer.pk))
+        if phone_owners.get(values.get("phone"), customer.pk) != customer.pk:
+            errors["phone"] = [_("Another fan has this phone number.")]
+        errors.update(_leader_error(fan, customer.is_opinion_leader, actor))
+        errors.update(
+            _pair_error(
+                values.get("latitude", customer.latitude),
+                values.get("longitude", customer.longitude),
+            )
+        )
+        if errors:
+            result.error = ValidationError(errors)
+            continue
+        changed = {k: v for k, v in values.items() if getattr(customer, k) != v}
+        if not changed:
+            result.outcome = "unchanged"
+            continue
+        if "is_opinion_leader" in changed:
+            leaders.append(customer.pk)
+        for key, value in changed.items():
+            setattr(customer, key, value)
+        customer.updated_at = now
+        update_fields.update(changed)
+        touched.append(customer)
+        result.outcome = "updated"
+    if touched:
+        fields = [Customer._meta.get_field(name).name for name in update_fields]
+        Customer.objects.bulk_update(touched, [*fields, "updated_at"], batch_size=2000)
+    _link_referrer_phones(fans, results)
+    _settle_labels(written=[c.pk for c in touched], leaders=leaders)
+    return results
+
+
 def register_customer(
     *,
     store: Store,
@@ -269,520 +570,463 @@ def register_customer(
     name: str = "",
     guide: Staff | None = None,
     by: Staff | None = None,
-    **fields,
+    **fields: Any,
 ) -> Customer:
-    """Register a fan at `store`. Raises `CustomerExists` when the phone is taken (even concurrently).
+    """One fan registered at `store` (the check-in page, a shell): the schema's rules, then
+    `register_customers`. Raises `CustomerExists` for a taken phone, else ValidationError."""
+    data: dict[str, Any] = {"phone": phone, "name": name, "store": store.code, **fields}
+    if guide is not None:
+        data["guide"] = guide.work_number
+    fan = validate_input(FanRegistrationSchema(), data)
+    [result] = register_customers(fans=[fan], actor=by if by is not None else SYSTEM)
+    if result.existing is not None:
+        raise CustomerExists(result.existing)
+    if result.error is not None:
+        raise result.error
+    return Customer.objects.get(pk=result.customer_id)
 
-    Fact labels are computed at once, and the fan gets a labels row (golden for an opinion
-    leader, else blossom) so lists show them before the next relabel.
-    """
-    from customers.models import CustomerLabels
 
-    values = clean_customer_fields({"phone": phone, **fields})
-    values["name"] = _text(name, "name", errors := {}, max_length=50)
-    if errors:
-        raise ValidationError(errors)
-    if guide is not None and (guide.store_id != store.pk or not guide.is_active):
-        raise ValidationError({"guide": [str(_("The guide does not work at this store."))]})
-    existing = Customer.objects.filter(phone=values["phone"]).first()
-    if existing is not None:
-        raise CustomerExists(existing)
-    customer = Customer(store=store, guide=guide, **values)
-    errors = {**_validate_birthday(vars(customer)), **_check_coordinates_pair(customer)}
-    if errors:
-        raise ValidationError(errors)
-    _apply_fact_labels(customer)
-    try:
-        with transaction.atomic():  # savepoint: a concurrent registration meets the unique phone
-            customer.save(force_insert=True)
-    except IntegrityError:
-        existing = Customer.objects.filter(phone=values["phone"]).first()
-        if existing is None:
-            raise
-        raise CustomerExists(existing) from None
-    CustomerLabels.objects.create(customer=customer, apple=_starting_apple(customer))
-    logger.info("registered fan %s at %s", customer.pk, store.code)
+def update_customer(
+    *, customer: Customer, changes: FanIn | Mapping[str, Any], by: Staff | None
+) -> Customer:
+    """One fan's profile change (the fan edit page, the API): `changes` validated by the fan
+    schema unless it already was. Raises ValidationError keyed by field; nothing saved then."""
+    fan = (
+        changes if isinstance(changes, FanIn) else validate_input(FanSchema(partial=True), changes)
+    )
+    [result] = update_customers(changes=[(customer, fan)], actor=by if by is not None else SYSTEM)
+    if result.error is not None:
+        customer.refresh_from_db()
+        raise result.error
     return customer
 
 
-def _apple_from_metrics(labels) -> str:
-    """SPEC §3 apple from the last relabel's metrics (used when the opinion-leader mark changes)."""
-    from fanops.vocabulary import Apple
-
-    if labels.customer.is_opinion_leader:
-        return Apple.GOLDEN
-    if not labels.lifetime_sales:
-        return Apple.BLOSSOM
-    if labels.frequency >= 2 and labels.monetary >= settings.APPLE_RED_MIN_SPEND:
-        return Apple.RED
-    if labels.frequency >= 2:
-        return Apple.YELLOW
-    return Apple.GREEN
+# --- orders --------------------------------------------------------------------------------------
 
 
-def can_mark_opinion_leader(by: Staff | None) -> bool:
-    return by is not None and by.role in (Staff.Role.MANAGER, Staff.Role.HQ)
+@dataclass
+class OrderResult:
+    """What became of one order of a call (`status` as the API answers it)."""
+
+    order_id: int | None = None
+    created: bool = False
+    error: ValidationError | None = None
+    conflict: Order | None = None  # the order already using the external id
+    registered: bool = False  # this order's phone became a new fan
+
+    @property
+    def status(self) -> int:
+        if self.error is not None:
+            return 400
+        if self.conflict is not None:
+            return 409
+        return 201 if self.created else 200
+
+
+@dataclass
+class _Row:
+    index: int
+    order: OrderIn
+    store_id: int | None = None
+    guide_id: int | None = None
+    customer_id: int | None = None
+    refund_of_id: int | None = None
+    result: OrderResult = field(default_factory=OrderResult)
+
+    @property
+    def key(self) -> tuple[int | None, str]:
+        return self.store_id, self.order.external_id
+
+
+def _stored_replay_keys(rows: Sequence[_Row]) -> dict[tuple, tuple[int, tuple, list | None]]:
+    """Orders already stored under the rows' (store, external id): id, replay key, items."""
+    by_store: dict[int, list[str]] = defaultdict(list)
+    for row in rows:
+        by_store[row.store_id].append(row.order.external_id)
+    found: dict[tuple, tuple[int, tuple, list | None]] = {}
+    with_items: set[int] = set()
+    wants_items = {row.key for row in rows if row.order.has_items}
+    for store_id, external_ids in by_store.items():
+        for pk, ext, phone, amount, paid_at, kind, method, guide, refund_of in Order.objects.filter(
+            store_id=store_id, external_id__in=external_ids
+        ).values_list(
+            "pk",
+            "external_id",
+            "customer__phone",
+            "amount",
+            "paid_at",
+            "kind",
+            "payment_method",
+            "guide__work_number",
+            "refund_of__external_id",
+        ):
+            key = (phone, amount, paid_at, kind, method, guide or "", refund_of or "")
+            found[(store_id, ext)] = (pk, key, None)
+            if (store_id, ext) in wants_items:
+                with_items.add(pk)
+    if with_items:
+        items: dict[int, list] = defaultdict(list)
+        for item in OrderItem.objects.filter(order_id__in=with_items):
+            items[item.order_id].append(
+                (item.sku, item.name, item.category, item.quantity, item.unit_price,
+                 item.is_new_arrival)
+            )  # fmt: skip
+        for key, (pk, replay_key, _none) in list(found.items()):
+            if pk in with_items:
+                found[key] = (pk, replay_key, sorted(items.get(pk, [])))
+    return found
+
+
+def _is_replay(order: OrderIn, stored: tuple[int, tuple, list | None]) -> bool:
+    _pk, replay_key, items = stored
+    if replay_key != order.replay_key():
+        return False
+    return not order.has_items or items == sorted(item.key() for item in order.items)
+
+
+def _lock_sales(rows: Sequence[_Row]) -> dict[tuple[int, str], list]:
+    """The sales the refunds point at, locked (concurrent refunds wait), with what was refunded:
+    (store, external id) → [id, customer id, amount, refunded]."""
+    wanted: dict[int, set[str]] = defaultdict(set)
+    for row in rows:
+        wanted[row.store_id].add(row.order.refund_of)
+    sales: dict[tuple[int, str], list] = {}
+    for store_id, external_ids in wanted.items():
+        for pk, ext, customer_id, amount in (
+            Order.objects.select_for_update()
+            .filter(store_id=store_id, external_id__in=external_ids, kind=Order.Kind.SALE)
+            .values_list("pk", "external_id", "customer_id", "amount")
+        ):
+            sales[(store_id, ext)] = [pk, customer_id, amount, Decimal(0)]
+    by_id = {sale[0]: sale for sale in sales.values()}
+    for sale_id, total in (
+        Order.objects.filter(refund_of_id__in=by_id)
+        .values("refund_of_id")
+        .annotate(total=Sum("amount"))
+        .values_list("refund_of_id", "total")
+    ):
+        by_id[sale_id][3] = total or Decimal(0)
+    return sales
+
+
+def _check_refunds(rows: Sequence[_Row]) -> list[_Row]:
+    """Refunds within their sale (one fan's, at this store); the rows that pass."""
+    sales = _lock_sales([r for r in rows if r.order.refund_of])
+    ok = []
+    for row in rows:
+        if row.order.refund_of:
+            sale = sales.get((row.store_id, row.order.refund_of))
+            if sale is None or sale[1] != row.customer_id:
+                row.result.error = _error(
+                    "refund_of", _("No sale with this external id for this fan at this store.")
+                )
+                continue
+            if sale[3] + row.order.amount > sale[2]:
+                message = _("Refunds cannot exceed the sale (%(left)s left to refund).") % {
+                    "left": sale[2] - sale[3]
+                }
+                row.result.error = _error("amount", message)
+                continue
+            sale[3] += row.order.amount
+            row.refund_of_id = sale[0]
+        ok.append(row)
+    return ok
+
+
+def _register_phones(rows: Sequence[_Row], known: dict[str, int]) -> None:
+    """A phone that is not a fan's registers her at the order's store (guide and name of the
+    first order naming her). `known` (phone → fan id) gains the new fans."""
+    new: dict[str, _NewFan] = {}
+    for row in rows:
+        phone = row.order.phone
+        if phone not in known and phone not in new:
+            values = {"name": row.order.name}
+            new[phone] = _NewFan(phone, values, row.store_id, row.guide_id)
+            row.result.registered = True
+    created, lost = _create_fans(list(new.values()))
+    known.update(created)
+    known.update((phone, customer.pk) for phone, customer in lost.items())
+    for row in rows:
+        if row.result.registered and row.order.phone not in created:
+            row.result.registered = False
+    _settle_labels(written=created.values(), new=created.values())
+
+
+def _insert_orders(rows: Sequence[_Row], channel: str) -> None:
+    if not rows:
+        return
+    ids = _insert_dicts(
+        Order,
+        [
+            {
+                "store_id": row.store_id, "customer_id": row.customer_id,
+                "guide_id": row.guide_id, "external_id": row.order.external_id,
+                "kind": row.order.kind, "refund_of_id": row.refund_of_id,
+                "amount": row.order.amount, "paid_at": row.order.paid_at,
+                "payment_method": row.order.payment_method, "channel": channel,
+            }
+            for row in rows
+        ],
+    )  # fmt: skip
+    if ids is None:  # COPY: look the new ids up by (store, external id)
+        by_store: dict[int, list[_Row]] = defaultdict(list)
+        for row in rows:
+            by_store[row.store_id].append(row)
+        for store_id, store_rows in by_store.items():
+            found = dict(
+                Order.objects.filter(
+                    store_id=store_id, external_id__in=[r.order.external_id for r in store_rows]
+                ).values_list("external_id", "pk")
+            )
+            for row in store_rows:
+                row.result.order_id = found[row.order.external_id]
+    else:
+        for row, pk in zip(rows, ids, strict=True):
+            row.result.order_id = pk
+    for row in rows:
+        row.result.created = True
+    items = [
+        OrderItem(order_id=row.result.order_id, **vars(item))
+        for row in rows
+        for item in row.order.items
+    ]
+    OrderItem.objects.bulk_create(items, batch_size=2000)
+
+
+def _write_orders(rows: Sequence[_Row], channel: str) -> None:
+    """Write fresh rows (no order under their external id was seen): sales, their new fans,
+    then the refunds checked against their sales. A row that meets a concurrent writer's
+    external id (IntegrityError) is answered as a replay or a conflict."""
+    try:
+        with transaction.atomic():  # savepoint: a concurrent duplicate meets the unique key
+            known = dict(
+                Customer.objects.filter(phone__in={r.order.phone for r in rows}).values_list(
+                    "phone", "pk"
+                )
+            )
+            sales = [r for r in rows if r.order.kind == Order.Kind.SALE]
+            _register_phones(sales, known)
+            for row in sales:
+                row.customer_id = known[row.order.phone]
+            _insert_orders(sales, channel)
+            refunds = [r for r in rows if r.order.kind == Order.Kind.REFUND]
+            for row in refunds:
+                row.customer_id = known.get(row.order.phone)
+            refunds = _check_refunds(refunds)
+            _register_phones([r for r in refunds if r.customer_id is None], known)
+            for row in refunds:
+                row.customer_id = known[row.order.phone]
+            _insert_orders(refunds, channel)
+    except IntegrityError:
+        for row in rows:
+            row.result = OrderResult()
+        if len(rows) > 1:
+            for row in rows:  # each on its own: the others of the chunk still go in
+                _write_orders([row], channel)
+            return
+        [row] = rows
+        stored = _stored_replay_keys(rows).get(row.key)
+        if stored is None:
+            raise
+        _answer_stored(row, stored)
+
+
+def _answer_stored(row: _Row, stored: tuple[int, tuple, list | None]) -> None:
+    row.result.order_id = stored[0]
+    if not _is_replay(row.order, stored):
+        row.result.conflict = Order.objects.get(pk=stored[0])
+
+
+def _resolve_refs(rows: Sequence[_Row], actor) -> None:
+    """Each row's store (its code, else the actor's own) and guide (active, at that store)."""
+    stores = _stores_by_code((r.order.store_code for r in rows), actor)
+    guides = _guides_by_number((r.order.guide for r in rows), actor)
+    home = _home_store_id(actor)
+    for row in rows:
+        code = row.order.store_code
+        row.store_id = stores.get(code) if code else home
+        if row.store_id is None:
+            row.result.error = (
+                unknown_store_error() if code else _error("store", _("This field is required."))
+            )
+            continue
+        if row.order.guide:
+            guide = guides.get(row.order.guide)
+            if guide is None or guide[1] != row.store_id:
+                row.result.error = unknown_guide_error()
+                continue
+            row.guide_id = guide[0]
 
 
 @transaction.atomic
-def update_customer(*, customer: Customer, changes: dict, by: Staff | None) -> Customer:
-    """Apply a profile change. Raises ValidationError keyed by field; nothing is saved then.
+def record_orders(
+    *, orders: Sequence[OrderIn], actor=SYSTEM, channel: str = Order.Channel.POS
+) -> list[OrderResult]:
+    """Record sales and refunds, each on its own: one result per order, in order. Set-based.
 
-    `is_opinion_leader` may change only by a manager or HQ (then the apple follows at once).
-    Fact labels (zodiac, birthday month, distance) are recomputed.
+    Idempotent per (store, external id): an order stored with the same body is answered with
+    the original (created False), another body is a conflict (409). A second order of the call
+    with the same key is applied after the first, as if sent after it. Concurrent duplicates
+    meet the database's unique key in a savepoint, so exactly one order is written. A new phone
+    registers the fan at the order's store; a named guide must be active there. A refund locks
+    its sale, so concurrent refunds never exceed it.
     """
-    from customers.models import CustomerLabels
-
-    values = clean_customer_fields(changes)
-    errors: dict[str, list[str]] = {}
-    leader_changes = (
-        values.get("is_opinion_leader", customer.is_opinion_leader) != customer.is_opinion_leader
-    )
-    if leader_changes and not can_mark_opinion_leader(by):
-        errors["is_opinion_leader"] = [
-            str(_("Only a store manager or HQ can mark an opinion leader."))
-        ]
-    if "store" in values:
-        errors["store"] = [str(_("A fan's store changes by a guide transfer, not here."))]
-    guide = values.pop("guide", customer.guide) if "guide" in values else customer.guide
-    if (
-        "guide" in changes
-        and guide is not None
-        and (guide.store_id != customer.store_id or not guide.is_active)
-    ):
-        errors["guide"] = [str(_("The guide does not work at this store."))]
-    if (
-        "referrer" in values
-        and values["referrer"] is not None
-        and values["referrer"].pk == customer.pk
-    ):
-        errors["referrer"] = [str(_("A fan cannot refer herself."))]
-    if (
-        "phone" in values
-        and Customer.objects.filter(phone=values["phone"]).exclude(pk=customer.pk).exists()
-    ):
-        errors["phone"] = [str(_("Another fan has this phone number."))]
-    if errors:
-        raise ValidationError(errors)
-    was_leader = customer.is_opinion_leader
-    for key, value in values.items():
-        setattr(customer, key, value)
-    customer.guide = guide
-    errors = {**_validate_birthday(vars(customer)), **_check_coordinates_pair(customer)}
-    if errors:
-        customer.refresh_from_db()
-        raise ValidationError(errors)
-    _apply_fact_labels(customer)
-    customer.save()
-    if customer.is_opinion_leader != was_leader:
-        labels, _created = CustomerLabels.objects.select_related("customer").get_or_create(
-            customer=customer
-        )
-        labels.customer = customer
-        labels.apple = _apple_from_metrics(labels)
-        labels.save(update_fields=["apple"])
-    return customer
-
-
-# --- Orders ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ItemIn:
-    sku: str
-    name: str = ""
-    category: str = ""
-    quantity: int = 1
-    unit_price: Decimal = Decimal("0.00")
-    is_new_arrival: bool = False
-
-    def key(self) -> tuple:
-        return (
-            self.sku,
-            self.name,
-            self.category,
-            self.quantity,
-            self.unit_price,
-            self.is_new_arrival,
-        )
-
-
-@dataclass(frozen=True)
-class OrderIn:
-    """A validated order as it came in (from JSON or a CSV row), before the store is applied."""
-
-    external_id: str
-    phone: str
-    paid_at: datetime
-    amount: Decimal
-    name: str = ""
-    store_code: str = ""
-    guide: str = ""  # work number
-    kind: str = Order.Kind.SALE
-    refund_of: str = ""
-    payment_method: str = Order.PaymentMethod.OTHER
-    items: tuple[ItemIn, ...] = field(default_factory=tuple)
-    has_items: bool = False  # items given (CSV rows never carry items)
-
-    def matches(self, order: Order) -> bool:
-        """Is `order` what this body describes? (A replay, not a reused external id.)"""
-        if (
-            order.customer.phone != self.phone
-            or order.amount != self.amount
-            or order.paid_at != self.paid_at
-            or order.kind != self.kind
-            or order.payment_method != self.payment_method
-            or (order.guide.work_number if order.guide_id else "") != self.guide
-            or (order.refund_of.external_id if order.refund_of_id else "") != self.refund_of
-        ):
-            return False
-        if self.has_items:
-            stored = sorted(
-                (i.sku, i.name, i.category, i.quantity, i.unit_price, i.is_new_arrival)
-                for i in order.items.all()
-            )
-            return stored == sorted(item.key() for item in self.items)
-        return True
-
-
-def _text(value: Any, key: str, errors: dict, *, max_length: int, required: bool = False) -> str:
-    if value is None:
-        value = ""
-    if not isinstance(value, str):
-        errors.setdefault(key, []).append(str(_("Enter text.")))
-        return ""
-    value = value.strip()
-    if required and not value:
-        errors.setdefault(key, []).append(str(_("This field is required.")))
-    elif len(value) > max_length:
-        errors.setdefault(key, []).append(
-            str(_("Use at most %(n)d characters.") % {"n": max_length})
-        )
-    return value
-
-
-def parse_money(
-    value: Any, key: str, errors: dict, *, maximum: Decimal = MAX_AMOUNT
-) -> Decimal | None:
-    """A decimal string (or JSON number) with at most two places, 0 ≤ value ≤ maximum."""
-    if value is None or value == "":
-        errors.setdefault(key, []).append(str(_("This field is required.")))
-        return None
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        errors.setdefault(key, []).append(
-            str(_('Enter the amount as a decimal string, e.g. "599.00".'))
-        )
-        return None
-    text = str(value).strip() if not isinstance(value, float) else repr(value)
-    if not _DECIMAL_TEXT.fullmatch(text):
-        errors.setdefault(key, []).append(
-            str(_('Enter the amount as a decimal string, e.g. "599.00".'))
-        )
-        return None
-    try:
-        amount = Decimal(text)
-    except InvalidOperation:  # pragma: no cover - the pattern already excludes it
-        errors.setdefault(key, []).append(str(_("Enter a number.")))
-        return None
-    if amount.as_tuple().exponent < -2:
-        errors.setdefault(key, []).append(str(_("Use at most 2 decimal places.")))
-        return None
-    if amount < 0:
-        errors.setdefault(key, []).append(str(_("The amount cannot be negative.")))
-        return None
-    if amount > maximum:
-        errors.setdefault(key, []).append(
-            str(_("The amount cannot exceed %(max)s.") % {"max": f"{maximum:,}"})
-        )
-        return None
-    return amount.quantize(Decimal("0.01"))
-
-
-def parse_paid_at(value: Any, key: str, errors: dict, *, now: datetime) -> datetime | None:
-    """ISO 8601 with an offset (or Z), not more than 5 minutes in the future."""
-    if value is None or value == "":
-        errors.setdefault(key, []).append(str(_("This field is required.")))
-        return None
-    if not isinstance(value, str):
-        errors.setdefault(key, []).append(str(_("Enter the time as ISO 8601 with an offset.")))
-        return None
-    try:
-        paid_at = datetime.fromisoformat(value.strip())
-    except ValueError:
-        errors.setdefault(key, []).append(
-            str(_("Enter the time as ISO 8601 with an offset, e.g. 2026-01-15T14:30:00+08:00."))
-        )
-        return None
-    if paid_at.tzinfo is None or paid_at.utcoffset() is None:
-        errors.setdefault(key, []).append(str(_("Give the time with its UTC offset, e.g. +08:00.")))
-        return None
-    if paid_at.year < 1990:
-        errors.setdefault(key, []).append(str(_("The time is too far in the past.")))
-        return None
-    if paid_at > now + MAX_FUTURE:
-        errors.setdefault(key, []).append(
-            str(_("The time cannot be more than 5 minutes in the future."))
-        )
-        return None
-    return paid_at
-
-
-def _parse_items(value: Any, errors: dict) -> tuple[ItemIn, ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, list):
-        errors.setdefault("items", []).append(str(_("Give the items as a list.")))
-        return ()
-    if len(value) > 200:
-        errors.setdefault("items", []).append(str(_("At most 200 items per order.")))
-        return ()
-    items = []
-    for n, raw in enumerate(value):
-        prefix = f"items[{n}]"
-        if not isinstance(raw, Mapping):
-            errors.setdefault(prefix, []).append(str(_("Give each item as an object.")))
-            continue
-        unknown = set(raw) - {"sku", "name", "category", "quantity", "unit_price", "is_new_arrival"}
-        if unknown:
-            errors.setdefault(prefix, []).append(
-                str(_("Unknown fields: %(keys)s.") % {"keys": ", ".join(sorted(map(str, unknown)))})
-            )
-        sku = _text(raw.get("sku"), f"{prefix}.sku", errors, max_length=64, required=True)
-        name = _text(raw.get("name"), f"{prefix}.name", errors, max_length=200)
-        category = _text(raw.get("category"), f"{prefix}.category", errors, max_length=50)
-        quantity = raw.get("quantity", 1)
-        if (
-            isinstance(quantity, bool)
-            or not isinstance(quantity, int)
-            or not 1 <= quantity <= 100_000
-        ):
-            errors.setdefault(f"{prefix}.quantity", []).append(
-                str(_("Enter a whole number of at least 1."))
-            )
-            quantity = 1
-        unit_price = parse_money(raw.get("unit_price", "0.00"), f"{prefix}.unit_price", errors)
-        is_new = raw.get("is_new_arrival", False)
-        if not isinstance(is_new, bool):
-            errors.setdefault(f"{prefix}.is_new_arrival", []).append(str(_("Enter true or false.")))
-            is_new = False
-        items.append(ItemIn(sku, name, category, quantity, unit_price or Decimal("0.00"), is_new))
-    return tuple(items)
-
-
-ORDER_FIELDS = {
-    "external_id", "store", "customer", "guide", "paid_at", "amount", "kind", "refund_of",
-    "payment_method", "items",
-}  # fmt: skip
-
-
-def parse_order_in(raw: Any, *, now: datetime | None = None) -> OrderIn:
-    """SPEC §5's order body rules, shared by `POST /orders/`, the batch and `import_orders`.
-
-    Raises ValidationError keyed by field (`customer.phone`, `items[0].quantity` for nested ones).
-    Store and guide codes are only shape-checked here; `record_order` resolves them.
-    """
-    now = now or timezone.now()
-    if not isinstance(raw, Mapping):
-        raise ValidationError({"detail": [str(_("Send the order as a JSON object."))]})
-    errors: dict[str, list[str]] = {}
-    unknown = set(raw) - ORDER_FIELDS
-    if unknown:
-        errors["detail"] = [
-            str(_("Unknown fields: %(keys)s.") % {"keys": ", ".join(sorted(map(str, unknown)))})
-        ]
-    if raw.get("external_id") is None:
-        errors["external_id"] = [str(_("This field is required."))]
-        external_id = ""
-    else:
-        external_id = _text(
-            raw.get("external_id"), "external_id", errors, max_length=64, required=True
-        )
-    store_code = _text(raw.get("store"), "store", errors, max_length=16)
-    guide = _text(raw.get("guide"), "guide", errors, max_length=32)
-    phone, name = "", ""
-    customer = raw.get("customer")
-    if customer is None:
-        errors["customer"] = [str(_("This field is required."))]
-    elif not isinstance(customer, Mapping):
-        errors["customer"] = [str(_('Give the customer as {"phone", "name"}.'))]
-    else:
-        extra = set(customer) - {"phone", "name"}
-        if extra:
-            errors["customer"] = [
-                str(_("Unknown fields: %(keys)s.") % {"keys": ", ".join(sorted(map(str, extra)))})
-            ]
-        raw_phone = customer.get("phone")
-        if raw_phone in (None, ""):
-            errors["customer.phone"] = [str(_("This field is required."))]
-        elif not isinstance(raw_phone, str | int) or isinstance(raw_phone, bool):
-            errors["customer.phone"] = [
-                str(_("Enter a mainland mobile number: 11 digits starting with 1."))
-            ]
-        else:
-            try:
-                phone = normalize_phone(str(raw_phone))
-            except ValidationError as exc:
-                errors["customer.phone"] = exc.messages
-        name = _text(customer.get("name"), "customer.name", errors, max_length=50)
-    paid_at = parse_paid_at(raw.get("paid_at"), "paid_at", errors, now=now)
-    amount = parse_money(raw.get("amount"), "amount", errors)
-    kind = raw.get("kind") or Order.Kind.SALE
-    if kind not in Order.Kind.values:
-        errors["kind"] = [str(_("The kind must be sale or refund."))]
-    refund_of = _text(raw.get("refund_of"), "refund_of", errors, max_length=64)
-    if refund_of and kind != Order.Kind.REFUND:
-        errors["refund_of"] = [str(_("Only a refund refers to a sale."))]
-    payment_method = raw.get("payment_method") or Order.PaymentMethod.OTHER
-    if payment_method not in Order.PaymentMethod.values:
-        errors["payment_method"] = [
-            str(
-                _("The payment method must be one of: %(m)s.")
-                % {"m": ", ".join(Order.PaymentMethod.values)}
-            )
-        ]
-    items = _parse_items(raw.get("items"), errors)
-    if errors:
-        raise ValidationError(errors)
-    return OrderIn(
-        external_id=external_id, phone=phone, name=name, paid_at=paid_at, amount=amount,
-        store_code=store_code, guide=guide, kind=kind, refund_of=refund_of,
-        payment_method=payment_method, items=items, has_items="items" in raw,
-    )  # fmt: skip
-
-
-def resolve_order_store(*, actor, code: str) -> Store:
-    """The store an order is for: a POS token's own; staff name one of the stores they see.
-
-    An unknown code and another store's code are answered alike (400 on `store`), so a
-    caller cannot learn which codes exist elsewhere.
-    """
-    from customers.selectors import store_id_scope, stores_visible_to
-
-    scope = store_id_scope(actor)
-    if not code:
-        if scope is None:
-            raise ValidationError({"store": [str(_("This field is required."))]})
-        return stores_visible_to(actor).get(pk=scope)
-    store = stores_visible_to(actor).filter(code=code, is_active=True).first()
-    if store is None:
-        raise ValidationError({"store": [str(_("Unknown store code, or not one of yours."))]})
-    return store
-
-
-def _guide_of(store: Store, work_number: str) -> Staff | None:
-    if not work_number:
-        return None
-    guide = Staff.objects.filter(work_number=work_number, store=store, is_active=True).first()
-    if guide is None:
-        raise ValidationError(
-            {"guide": [str(_("No active guide with this work number at this store."))]}
-        )
-    return guide
-
-
-def _existing_order(store: Store, external_id: str) -> Order | None:
-    return (
-        Order.objects.select_related("customer", "guide", "refund_of")
-        .filter(store=store, external_id=external_id)
-        .first()
-    )
-
-
-def _replay(existing: Order, order_in: OrderIn) -> tuple[Order, bool]:
-    if not order_in.matches(existing):
-        raise OrderConflict(existing)
-    return existing, False
-
-
-def _customer_for_order(*, store: Store, order_in: OrderIn, guide: Staff | None) -> Customer:
-    customer = Customer.objects.filter(phone=order_in.phone).first()
-    if customer is not None:
-        return customer
-    try:
-        return register_customer(store=store, phone=order_in.phone, name=order_in.name, guide=guide)
-    except CustomerExists as exc:  # registered concurrently by another request
-        return exc.customer
-
-
-def _check_refund(*, store: Store, customer: Customer, order_in: OrderIn) -> Order | None:
-    if order_in.kind != Order.Kind.REFUND or not order_in.refund_of:
-        return None
-    sale = (
-        Order.objects.select_for_update()
-        .filter(
-            store=store, external_id=order_in.refund_of, kind=Order.Kind.SALE, customer=customer
-        )
-        .first()
-    )
-    if sale is None:
-        raise ValidationError(
-            {"refund_of": [str(_("No sale with this external id for this fan at this store."))]}
-        )
-    refunded = sale.refunds.aggregate(total=Sum("amount"))["total"] or Decimal(0)
-    if refunded + order_in.amount > sale.amount:
-        raise ValidationError(
-            {
-                "amount": [
-                    str(
-                        _("Refunds cannot exceed the sale (%(left)s left to refund).")
-                        % {"left": sale.amount - refunded}
-                    )
-                ]
-            }
-        )
-    return sale
+    rows = [_Row(index, order) for index, order in enumerate(orders)]
+    _resolve_refs(rows, actor)
+    pending = [r for r in rows if r.result.error is None]
+    while pending:
+        seen: set[tuple] = set()
+        first, later = [], []
+        for row in pending:
+            (later if row.key in seen else first).append(row)
+            seen.add(row.key)
+        stored = _stored_replay_keys(first)
+        fresh = []
+        for row in first:
+            if row.key in stored:
+                _answer_stored(row, stored[row.key])
+            else:
+                fresh.append(row)
+        _write_orders(fresh, channel)
+        pending = later
+    results = [row.result for row in rows]
+    created = sum(1 for r in results if r.created)
+    if created:
+        logger.info("recorded %s orders (%s new fans)", created, sum(r.registered for r in results))
+    return results
 
 
 def record_order(
     *, store: Store, order_in: OrderIn, channel: str = Order.Channel.POS
 ) -> tuple[Order, bool]:
-    """Record a sale or refund at `store`. Returns (order, created).
+    """One order at `store` (a shell, a script): `record_orders` with a batch of one.
+    Returns (order, created); raises `OrderConflict` (409) or ValidationError (400)."""
+    order_in = dataclasses.replace(order_in, store_code=store.code)
+    [result] = record_orders(orders=[order_in], actor=SYSTEM, channel=channel)
+    if result.error is not None:
+        raise result.error
+    if result.conflict is not None:
+        raise OrderConflict(result.conflict)
+    return Order.objects.get(pk=result.order_id), result.created
 
-    Idempotent per (store, external_id): a replay of the same body returns the stored order
-    (created False); a different body raises `OrderConflict`. Concurrent duplicates meet the
-    database's unique constraint inside a savepoint, so exactly one order is written. A new
-    phone registers the fan at `store` in the same transaction. Refunds lock their sale so
-    concurrent refunds cannot exceed it.
+
+# --- stores and staff ----------------------------------------------------------------------------
+
+
+BY_CODE: Any = object()  # save_store: the store with `store_in.code`, created when there is none
+
+
+def save_store(*, store_in: StoreIn, store: Store | None = BY_CODE) -> tuple[Store, str]:
+    """Write a store: (store, created/updated/unchanged).
+
+    `import_stores` brings the store with the code in line (BY_CODE); the admin creates one
+    (`store=None`: a code in use is an error) or changes the one it edits."""
+    wanted = {
+        "code": store_in.code,
+        "name": store_in.name,
+        "city": store_in.city,
+        "address": store_in.address,
+        "latitude": store_in.latitude,
+        "longitude": store_in.longitude,
+    }
+    if store_in.is_active is not None:
+        wanted["is_active"] = store_in.is_active
+    if store is BY_CODE:
+        store = Store.objects.filter(code=store_in.code).first()
+    elif Store.objects.filter(code=store_in.code).exclude(pk=getattr(store, "pk", None)).exists():
+        raise _error("code", _("A store with this code already exists."))
+    if store is None:
+        return Store.objects.create(**wanted), "created"
+    if all(getattr(store, name) == value for name, value in wanted.items()):
+        return store, "unchanged"
+    for name, value in wanted.items():
+        setattr(store, name, value)
+    store.save()
+    return store, "updated"
+
+
+@dataclass
+class StaffResult:
+    staff: Staff
+    outcome: str  # created / updated / unchanged
+    new_user: bool = False  # the password given was set on a new user
+
+
+def check_staff(staff_in: StaffIn) -> ValidationError | None:
+    """What `save_staff` refuses: an unknown store, a work number of another user."""
+    if staff_in.store and not Store.objects.filter(code=staff_in.store).exists():
+        return _error("store", _('unknown store "%(code)s"') % {"code": staff_in.store})
+    taken = (
+        Staff.objects.filter(work_number=staff_in.work_number)
+        .exclude(user__username=staff_in.username)
+        .select_related("user")
+        .first()
+    )
+    if taken is not None:
+        message = _('"%(value)s" already belongs to %(username)s') % {
+            "value": staff_in.work_number,
+            "username": taken.user.username,
+        }
+        return _error("work_number", message)
+    return None
+
+
+@transaction.atomic
+def save_staff(*, staff_in: StaffIn, password: str, by: Staff | None = None) -> StaffResult:
+    """Create or update a staff member and their sign-in (`import_staff`, the admin).
+
+    A new user gets `password`; an existing one keeps theirs. HQ may sign in to the Django
+    admin. Switching a profile off goes through `deactivate_staff` (tokens and sessions end).
+    Refused (ValidationError) as `check_staff` says.
     """
-    existing = _existing_order(store, order_in.external_id)
-    if existing is not None:
-        return _replay(existing, order_in)
-    with transaction.atomic():
-        guide = _guide_of(store, order_in.guide)
-        customer = _customer_for_order(store=store, order_in=order_in, guide=guide)
-        sale = _check_refund(store=store, customer=customer, order_in=order_in)
-        order = Order(
-            store=store, customer=customer, guide=guide, external_id=order_in.external_id,
-            kind=order_in.kind, refund_of=sale, amount=order_in.amount, paid_at=order_in.paid_at,
-            payment_method=order_in.payment_method, channel=channel,
-        )  # fmt: skip
-        try:
-            with (
-                transaction.atomic()
-            ):  # savepoint: a concurrent duplicate hits the unique constraint
-                order.save(force_insert=True)
-        except IntegrityError:
-            existing = _existing_order(store, order_in.external_id)
-            if existing is None:
-                raise
-            return _replay(existing, order_in)
-        if order_in.items:
-            OrderItem.objects.bulk_create(
-                OrderItem(order=order, **{k: getattr(i, k) for k in ItemIn.__dataclass_fields__})
-                for i in order_in.items
-            )
-    logger.info("recorded %s %s at %s for fan %s", order.kind, order.pk, store.code, customer.pk)
-    return order, True
-
-
-# --- Staff -------------------------------------------------------------------------------------
+    error = check_staff(staff_in)
+    if error is not None:
+        raise error
+    store = Store.objects.get(code=staff_in.store) if staff_in.store else None
+    User = get_user_model()
+    is_hq = staff_in.role == Staff.Role.HQ
+    user = User.objects.filter(username=staff_in.username).first()
+    outcome, new_user = "unchanged", False
+    if user is None:
+        user = User(username=staff_in.username, is_staff=is_hq, is_superuser=is_hq)
+        user.set_password(password)
+        user.save()
+        outcome, new_user = "created", True
+    elif is_hq and not user.is_staff:
+        user.is_staff = user.is_superuser = True
+        user.save(update_fields=["is_staff", "is_superuser"])
+        outcome = "updated"
+    wanted = {
+        "name": staff_in.name,
+        "store": store,
+        "role": staff_in.role,
+        "work_number": staff_in.work_number,
+        "abbreviation": staff_in.abbreviation,
+    }
+    staff = Staff.objects.filter(user=user).first()
+    if staff is None:
+        staff = Staff.objects.create(user=user, **wanted)
+        outcome = "created" if outcome == "created" else "updated"
+    elif not all(getattr(staff, name) == value for name, value in wanted.items()):
+        for name, value in wanted.items():
+            setattr(staff, name, value)
+        staff.save()
+        outcome = "updated" if outcome == "unchanged" else outcome
+    if staff_in.is_active is False and staff.is_active:
+        deactivate_staff(staff=staff, by=by)
+        outcome = "updated" if outcome == "unchanged" else outcome
+    elif staff_in.is_active and not staff.is_active:
+        staff.is_active = True
+        staff.save(update_fields=["is_active", "updated_at"])
+        if not user.is_active:
+            user.is_active = True
+            user.save(update_fields=["is_active"])
+        outcome = "updated" if outcome == "unchanged" else outcome
+    return StaffResult(staff, outcome, new_user)
 
 
 def revoke_credentials(user) -> int:
     """Delete a user's API tokens and every session signed in as them. Returns sessions ended."""
-    from django.contrib.sessions.models import Session
-    from rest_framework.authtoken.models import Token
-
     Token.objects.filter(user=user).delete()
     ended = []
     for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator():

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
@@ -13,13 +12,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from customers.actors import ScopedApi
+from customers.schemas import validate_input
 from customers.selectors import customers_visible_to
-from customers.serializers import to_drf_error
+from customers.serializers import api_error
 from fanops.api import EVERYONE, STAFF
 from tagging import selectors, services
 from tagging.models import Tag, TagGroup
-
-MAX_ID = 2**63 - 1  # BigAutoField
+from tagging.schemas import TagBulkSchema, TagChangeSchema
 
 ERRORS = {
     400: OpenApiResponse(description="Invalid input, e.g. an unknown or computed tag."),
@@ -43,27 +42,6 @@ class TagGroupSerializer(serializers.ModelSerializer):
         fields = ["code", "name_zh", "name_en", "kind", "is_multi", "tags"]
 
 
-class TagChangeInSerializer(serializers.Serializer):
-    add = serializers.ListField(
-        child=serializers.CharField(max_length=120), required=False, default=list
-    )
-    remove = serializers.ListField(
-        child=serializers.CharField(max_length=120), required=False, default=list
-    )
-
-
-class TagBulkInSerializer(TagChangeInSerializer):
-    customers = serializers.ListField(
-        child=serializers.IntegerField(min_value=1, max_value=MAX_ID), allow_empty=False
-    )
-
-    def validate_customers(self, value: list[int]) -> list[int]:
-        limit = settings.API_BULK_TAG_MAX_CUSTOMERS
-        if len(value) > limit:
-            raise serializers.ValidationError(_("At most %(n)d fans at once.") % {"n": limit})
-        return value
-
-
 class TagGroupListApi(ScopedApi):
     """`GET /tag-groups/`: the company's one vocabulary (groups with their tags)."""
 
@@ -81,7 +59,7 @@ class CustomerTagsApi(ScopedApi):
 
     @extend_schema(
         tags=["tags"],
-        request=TagChangeInSerializer,
+        request=TagChangeSchema,
         responses={
             200: inline_serializer(
                 "CustomerTagsOut", {"tags": serializers.ListField(child=serializers.CharField())}
@@ -91,10 +69,9 @@ class CustomerTagsApi(ScopedApi):
     )
     def post(self, request: Request, pk: int) -> Response:
         customer = get_object_or_404(customers_visible_to(self.actor), pk=pk)
-        payload = TagChangeInSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
         try:
-            services.change_tags(customer=customer, by=self.actor, **payload.validated_data)
+            change = validate_input(TagChangeSchema(), request.data)
+            services.change_tags(customer=customer, change=change, by=self.actor)
         except DjangoValidationError as exc:
             raise _tag_error(exc) from None
         return Response({"tags": selectors.tags_by_customer([customer.pk]).get(customer.pk, [])})
@@ -107,16 +84,17 @@ class TagBulkApi(ScopedApi):
 
     @extend_schema(
         tags=["tags"],
-        request=TagBulkInSerializer,
+        request=TagBulkSchema,
         responses={
             200: inline_serializer("TagBulkOut", {"changed": serializers.IntegerField()}),
             **{k: ERRORS[k] for k in (400, 401, 403)},
         },
     )
     def post(self, request: Request) -> Response:
-        payload = TagBulkInSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
-        ids = list(dict.fromkeys(payload.validated_data["customers"]))
+        try:
+            ids, change = validate_input(TagBulkSchema(), request.data)
+        except DjangoValidationError as exc:
+            raise _tag_error(exc) from None
         visible = set(
             customers_visible_to(self.actor).filter(pk__in=ids).values_list("pk", flat=True)
         )
@@ -130,12 +108,7 @@ class TagBulkApi(ScopedApi):
                 }
             )
         try:
-            changed = services.bulk_change_tags(
-                customer_ids=ids,
-                add=payload.validated_data["add"],
-                remove=payload.validated_data["remove"],
-                by=self.actor,
-            )
+            changed = services.bulk_change_tags(customer_ids=ids, change=change, by=self.actor)
         except DjangoValidationError as exc:
             raise _tag_error(exc) from None
         return Response({"changed": changed})
@@ -143,5 +116,5 @@ class TagBulkApi(ScopedApi):
 
 def _tag_error(exc: DjangoValidationError):
     if hasattr(exc, "error_dict"):
-        return to_drf_error(exc)
+        return api_error(exc)
     return exceptions.ValidationError({"tags": exc.messages})

@@ -13,8 +13,8 @@ from lunardate import LunarDate
 
 from customers.facts import GREGORIAN, LUNAR, lunar_month_length, next_birthday
 from customers.models import Customer
-from tagging.models import CustomerTag, Tag, TagGroup
-from tagging.services import split_ref
+from tagging.models import CustomerTag, Tag, TagChange, TagGroup
+from tagging.schemas import split_ref
 
 # Computed groups and the column that holds each (lookups from Customer).
 COMPUTED_COLUMNS: dict[str, str] = {
@@ -220,8 +220,6 @@ def remark_mismatches(*, customers: QuerySet[Customer]) -> QuerySet[Customer]:
 
 def tag_history(*, customer: Customer, limit: int = 100) -> QuerySet:
     """A fan's tag changes, newest first, with tag, group and who (for the manager's view)."""
-    from tagging.models import TagChange
-
     return (
         TagChange.objects.filter(customer=customer)
         .select_related("tag__group", "changed_by")

@@ -4,6 +4,9 @@ Use cases:
 - change_tags: a guide adds/removes manual tags on one fan.
 - bulk_change_tags: the same for up to settings.API_BULK_TAG_MAX_CUSTOMERS fans in a constant
   number of queries.
+
+A change is a `tagging.schemas.TagChange`; given as `add`/`remove` lists instead (the fan card's
+chips), it goes through the same `TagChangeSchema` first.
 - event_tags / add_event_tag: campaigns mark who took part in / bought at an event.
 
 Computed groups (apple, rfm_segment, zodiac, …) are written by the relabel job and the fact
@@ -23,21 +26,12 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from customers.models import Customer, Staff
+from customers.schemas import validate_input
 from tagging.models import CustomerTag, Tag, TagGroup
+from tagging.schemas import TagChange, TagChangeSchema, split_ref
 
 PARTICIPATED = "participated"
 TRANSACTED = "transacted"
-
-
-def split_ref(ref: str) -> tuple[str, str]:
-    """'style:business' → ('style', 'business'); ValidationError if not shaped group:code."""
-    group, sep, code = (ref or "").strip().partition(":")
-    if not sep or not group or not code:
-        raise ValidationError(
-            _("“%(ref)s” is not a tag reference shaped group:code.") % {"ref": ref},
-            code="bad_tag_ref",
-        )
-    return group, code
 
 
 def resolve_tags(refs: Iterable[str]) -> dict[str, Tag]:
@@ -118,10 +112,16 @@ def _insert_changes(rows: Sequence[tuple[int, int, bool]], *, by_id: int | None,
             )
 
 
+def tag_change(*, add: Iterable[str] = (), remove: Iterable[str] = ()) -> TagChange:
+    """`add`/`remove` lists through the tag change schema (shape, duplicates, both at once)."""
+    return validate_input(TagChangeSchema(), {"add": list(add), "remove": list(remove)})
+
+
 @transaction.atomic
 def bulk_change_tags(
     *,
     customer_ids: Iterable[int],
+    change: TagChange | None = None,
     add: Iterable[str] = (),
     remove: Iterable[str] = (),
     by: Staff | None,
@@ -135,8 +135,9 @@ def bulk_change_tags(
     tag a fan has or removing one she lacks changes nothing and is not recorded.
     The caller scopes `customer_ids` to what `by` may see.
     """
+    change = change if change is not None else tag_change(add=add, remove=remove)
     ids = list(dict.fromkeys(int(i) for i in customer_ids))
-    add, remove = list(dict.fromkeys(add)), list(dict.fromkeys(remove))
+    add, remove = list(change.add), list(change.remove)
     if not ids or not (add or remove):
         return 0
     limit = settings.API_BULK_TAG_MAX_CUSTOMERS
@@ -144,12 +145,6 @@ def bulk_change_tags(
         raise ValidationError(
             _("At most %(limit)d fans can be tagged at once.") % {"limit": limit},
             code="too_many_customers",
-        )
-    both = set(add) & set(remove)
-    if both:
-        raise ValidationError(
-            _("%(tags)s cannot be added and removed at once.") % {"tags": ", ".join(sorted(both))},
-            code="tag_added_and_removed",
         )
     tags = resolve_tags([*add, *remove])
     add_tags, remove_tags = [tags[r] for r in add], [tags[r] for r in remove]
@@ -207,10 +202,15 @@ def bulk_change_tags(
 
 
 def change_tags(
-    *, customer: Customer, add: Iterable[str] = (), remove: Iterable[str] = (), by: Staff | None
+    *,
+    customer: Customer,
+    change: TagChange | None = None,
+    add: Iterable[str] = (),
+    remove: Iterable[str] = (),
+    by: Staff | None,
 ) -> None:
     """Add and remove manual tags ("group:code") on one fan (rules of bulk_change_tags)."""
-    bulk_change_tags(customer_ids=[customer.pk], add=add, remove=remove, by=by)
+    bulk_change_tags(customer_ids=[customer.pk], change=change, add=add, remove=remove, by=by)
 
 
 def event_tags(*, event_code: str, event_name: str) -> tuple[Tag, Tag]:

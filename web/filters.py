@@ -1,12 +1,10 @@
-"""The fan and order FilterSets of the API, and the one `q` rule the pages share with them.
+"""The fan FilterSet of the API (it filters by tags), and the one `q` rule the pages share with it.
 
 Every choice list is scoped to the caller. `q` (SPEC §5) matches the name or the last 4 digits of
 the phone, through `match_name_or_phone_tail`, on `GET /customers/` and on My fans alike.
 """
 
 from __future__ import annotations
-
-from datetime import datetime, time, timedelta
 
 import django_filters
 from django import forms
@@ -16,9 +14,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
-from customers.actors import actor_of_user
-from customers.models import Customer, Order, Staff, Store
-from customers.selectors import staff_visible_to, stores_visible_to
+from customers.filters import IntegerFilter, guides_choice, stores_choice
+from customers.models import Customer
 from fanops.vocabulary import Apple, RfmSegment, RStage
 from tagging.selectors import filter_customers_by_tags, upcoming_birthdays
 
@@ -47,28 +44,6 @@ def looks_like_phone(q: str) -> bool:
     return digits.isdigit() and len(digits) > PHONE_TAIL
 
 
-def _actor(request):
-    return actor_of_user(getattr(request, "user", None)) if request is not None else None
-
-
-def _guides(request):
-    actor = _actor(request)
-    if actor is None:  # schema generation
-        return Staff.objects.none()
-    return staff_visible_to(actor)
-
-
-def _stores(request):
-    actor = _actor(request)
-    if actor is None:
-        return Store.objects.none()
-    return stores_visible_to(actor)
-
-
-class IntegerFilter(django_filters.NumberFilter):
-    field_class = forms.IntegerField
-
-
 class CustomerFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(method="filter_q", label=_("name or last 4 digits of the phone"))
     apple = django_filters.ChoiceFilter(field_name="labels__apple", choices=Apple.choices)
@@ -79,8 +54,8 @@ class CustomerFilter(django_filters.FilterSet):
     tag = django_filters.MultipleChoiceFilter(
         method="filter_tags", label=_("tag group:code (all of them)")
     )
-    guide = django_filters.ModelChoiceFilter(queryset=_guides, to_field_name="work_number")
-    store = django_filters.ModelChoiceFilter(queryset=_stores, to_field_name="code")
+    guide = django_filters.ModelChoiceFilter(queryset=guides_choice, to_field_name="work_number")
+    store = django_filters.ModelChoiceFilter(queryset=stores_choice, to_field_name="code")
     birthday_within = IntegerFilter(
         method="filter_birthday_within",
         label=_("birthday within N days"),
@@ -120,27 +95,3 @@ class CustomerFilter(django_filters.FilterSet):
 class _TagListField(forms.MultipleChoiceField):
     def valid_value(self, value):
         return isinstance(value, str) and 0 < len(value) <= 120
-
-
-class OrderFilter(django_filters.FilterSet):
-    customer = IntegerFilter(field_name="customer_id", min_value=1, max_value=2**63 - 1)
-    since = django_filters.DateFilter(
-        method="filter_since", label=_("paid on or after (local date)")
-    )
-    until = django_filters.DateFilter(
-        method="filter_until", label=_("paid on or before (local date)")
-    )
-
-    class Meta:
-        model = Order
-        fields = ["customer", "since", "until"]
-
-    def filter_since(self, queryset, name, value):
-        return queryset.filter(paid_at__gte=_local_midnight(value))
-
-    def filter_until(self, queryset, name, value):
-        return queryset.filter(paid_at__lt=_local_midnight(value + timedelta(days=1)))
-
-
-def _local_midnight(day):
-    return timezone.make_aware(datetime.combine(day, time.min))

@@ -8,16 +8,21 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from customers.models import Customer, CustomerLabels, Order, Staff
+from customers.schemas import OrderSchema, validate_input
 from customers.services import (
     CustomerExists,
     OrderConflict,
     deactivate_staff,
-    parse_order_in,
     record_order,
     register_customer,
     update_customer,
 )
 from tests.factories import make_customer, make_order
+
+
+def parse_order_in(body: dict, *, now=None):
+    """The order schema every door uses (POST /orders/, the batch, import_orders, the admin)."""
+    return validate_input(OrderSchema(context={"now": now} if now else {}), body)
 
 
 def order_body(**overrides) -> dict:

@@ -13,11 +13,12 @@ from urllib.parse import urlencode
 from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
+from django.forms.utils import ErrorDict
 from django.utils.translation import gettext_lazy as _
 
 from customers.models import Customer, Staff
 from customers.phones import normalize_phone
-from customers.services import BIRTHDAY_FIELDS
+from customers.schemas import BIRTHDAY_FIELDS, FanIn, FanSchema, fan_form_input, validate_input
 from fanops.vocabulary import Apple, RfmSegment, RStage
 from tagging.models import TagGroup
 from web.filters import looks_like_phone
@@ -163,7 +164,11 @@ class FanFilterForm(forms.Form):
 
 
 class ProfileForm(forms.Form):
-    """The fan card's profile; seed 000's five required fields come first."""
+    """The fan card's profile; seed 000's five required fields come first.
+
+    The fields render and read the input; the fan schema (`customers.schemas.FanSchema`, the one
+    every door uses) checks it, and `changes()` is its `FanIn` for `update_customer`.
+    """
 
     consumption_notes = forms.CharField(
         required=False, widget=forms.Textarea(attrs={"rows": 3}), label=_("consumption notes")
@@ -207,18 +212,47 @@ class ProfileForm(forms.Form):
 
     BIRTHDAY_FIELDS = BIRTHDAY_FIELDS
 
+    TEXT_FIELDS = (
+        "consumption_notes", "body_shape", "skin_tone", "name", "phone", "gender", "city",
+        "top_size", "bottom_size", "shoe_size", "favourite_colours", "wechat_remark", "notes",
+    )  # fmt: skip
+    NUMBER_FIELDS = ("height_cm", "latitude", "longitude", "weight_kg")
+
     def __init__(self, *args, can_mark_leader: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         if not can_mark_leader:
             del self.fields["is_opinion_leader"]
         self.birthday_errors: list[str] = []
+        self.fan_in: FanIn | None = None
 
     @classmethod
     def initial_for(cls, customer: Customer) -> dict[str, object]:
         return {name: getattr(customer, name) for name in cls.base_fields}
 
-    def changes(self) -> dict[str, object]:
-        return dict(self.cleaned_data)
+    @classmethod
+    def schema_input(cls, raw: dict[str, object]) -> dict[str, object]:
+        """The posted form as the fan schema's input: every field shown is a change."""
+        flags = ("do_not_contact", "is_opinion_leader")
+        return fan_form_input(raw, texts=cls.TEXT_FIELDS, numbers=cls.NUMBER_FIELDS, flags=flags)
+
+    def full_clean(self) -> None:
+        """The schema validates (one place per rule); its errors are shown next to the fields."""
+        self._errors = ErrorDict()
+        self.cleaned_data = {}
+        if not self.is_bound:
+            return
+        raw = {
+            name: field.widget.value_from_datadict(self.data, self.files, self.add_prefix(name))
+            for name, field in self.fields.items()
+        }
+        self.cleaned_data = dict(raw)
+        try:
+            self.fan_in = validate_input(FanSchema(partial=True), self.schema_input(raw))
+        except ValidationError as exc:
+            self.add_service_errors(exc)
+
+    def changes(self) -> FanIn | None:
+        return self.fan_in
 
     def add_service_errors(self, error: ValidationError) -> None:
         """Show a service's errors next to their fields (birthday errors beside the birthday)."""
