@@ -269,8 +269,8 @@ def _http(client: Client, method: str, path: str, **kwargs) -> Result:
             b"".join(response.streaming_content)
     except Exception as exc:  # a streamed export that breaks half-way
         result.crash = f"{type(exc).__name__} while streaming: {exc}"[:300]
-    finally:
-        response.close()
+    # No response.close(): outside the client it sends request_finished, whose handler closes a
+    # PostgreSQL connection that is inside the test's transaction. The client closes it itself.
     if response.status_code >= 500:
         exc_info = getattr(response, "exc_info", None)
         name = f"{exc_info[0].__name__}: {exc_info[1]}" if exc_info else "server error"
