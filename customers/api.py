@@ -17,13 +17,13 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import exceptions, serializers, status
-from rest_framework.authtoken.models import Token
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from customers.actors import ScopedApi, ScopedListApi
+from customers.auth import issue_staff_token
 from customers.filters import CustomerFilter, OrderFilter
 from customers.models import Customer, Order, Staff, Store
 from customers.phones import mask_phone, normalize_phone
@@ -124,8 +124,8 @@ class AuthTokenApi(APIView):
         user = authenticate(request._request, username=data["username"], password=data["password"])
         if user is None or staff_of(user) is None:
             raise exceptions.AuthenticationFailed(_("Unable to sign in with these credentials."))
-        token, _created = Token.objects.get_or_create(user=user)
-        return Response({"token": token.key})
+        _token, key = issue_staff_token(user)  # a new key each time, answered once (hash kept)
+        return Response({"token": key})
 
 
 # --- stores --------------------------------------------------------------------------------------
