@@ -69,6 +69,7 @@ def issue_staff_token(user, *, now: datetime | None = None) -> tuple[StaffToken,
         key_hash=StaffToken.hash_key(key),
         key_prefix=key[:8],
         expires_at=now + timedelta(days=settings.STAFF_TOKEN_DAYS),
+        last_used_at=now,  # signing in is a use; no write on the requests of the next minute
     )
     return token, key
 
