@@ -1,13 +1,17 @@
-"""POS device authentication: `Authorization: Token <key>` where the key is a PosToken's."""
+"""API credentials, `Authorization: Token <key>`: POS devices (`pos_…`, a PosToken) and staff
+(`stf_…`, a StaffToken from `POST /auth/token/`). Both are stored as a SHA-256 only and shown
+once; a staff token expires after STAFF_TOKEN_DAYS and dies with the staff profile."""
 
+import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
-from customers.models import PosToken
+from customers.models import PosToken, StaffToken
 
 LAST_USED_PRECISION = timedelta(minutes=1)
 
@@ -54,14 +58,49 @@ class PosTokenAuthentication(authentication.TokenAuthentication):
         return PosDevice(token), token
 
 
+def issue_staff_token(user, *, now: datetime | None = None) -> tuple[StaffToken, str]:
+    """A new API key for `user`, valid STAFF_TOKEN_DAYS days: the token and the raw key, which is
+    never stored (the caller answers it once). The user's expired tokens are dropped."""
+    now = now or timezone.now()
+    StaffToken.objects.filter(user=user, expires_at__lte=now).delete()
+    key = StaffToken.KEY_PREFIX + secrets.token_urlsafe(32)
+    token = StaffToken.objects.create(
+        user=user,
+        key_hash=StaffToken.hash_key(key),
+        key_prefix=key[:8],
+        expires_at=now + timedelta(days=settings.STAFF_TOKEN_DAYS),
+        last_used_at=now,  # signing in is a use; no write on the requests of the next minute
+    )
+    return token, key
+
+
+def revoke_staff_tokens(user) -> int:
+    """Delete every API token of `user` (a leaving staff member); returns how many."""
+    return StaffToken.objects.filter(user=user).delete()[0]
+
+
 class StaffTokenAuthentication(authentication.TokenAuthentication):
-    """Staff API tokens (DRF's authtoken), refused once the staff profile is deactivated."""
+    """Staff API tokens, looked up by their SHA-256; refused once expired or once the user or the
+    staff profile is switched off."""
+
+    keyword = "Token"
 
     def authenticate_credentials(self, key: str):
-        user, token = super().authenticate_credentials(key)  # refuses inactive users
+        try:
+            token = StaffToken.objects.select_related("user__staff").get(
+                key_hash=StaffToken.hash_key(key)
+            )
+        except StaffToken.DoesNotExist:
+            raise exceptions.AuthenticationFailed("Invalid token.") from None
+        now = timezone.now()
+        if token.expires_at <= now:
+            raise exceptions.AuthenticationFailed("Token expired.")
+        user = token.user
         staff = getattr(user, "staff", None)
-        if staff is not None and not staff.is_active:
+        if not user.is_active or (staff is not None and not staff.is_active):
             raise exceptions.AuthenticationFailed("User inactive or deleted.")
+        if token.last_used_at is None or now - token.last_used_at > LAST_USED_PRECISION:
+            StaffToken.objects.filter(pk=token.pk).update(last_used_at=now)
         return user, token
 
 
@@ -87,5 +126,8 @@ class StaffTokenScheme(OpenApiAuthenticationExtension):
             "type": "apiKey",
             "in": "header",
             "name": "Authorization",
-            "description": "A staff member: `Token <key>` from POST /api/v1/auth/token/.",
+            "description": (
+                "A staff member: `Token stf_…` from POST /api/v1/auth/token/ "
+                "(expires after STAFF_TOKEN_DAYS days)."
+            ),
         }

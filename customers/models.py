@@ -465,3 +465,34 @@ class CustomerLabels(models.Model):
         if as_of is None or self.last_sale is None:
             return None
         return (as_of - self.last_sale).days
+
+
+class StaffToken(TimestampedModel):
+    """A staff member's API key (`POST /api/v1/auth/token/`). Only the SHA-256 of the key is
+    stored, the key is answered once; it stops working at `expires_at` (STAFF_TOKEN_DAYS), when
+    the user or the staff profile is switched off, and when it is deleted (revoked)."""
+
+    KEY_PREFIX = "stf_"  # never "pos_": PosTokenAuthentication passes every other key on
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="api_tokens",
+        verbose_name=_("user"),
+    )
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    key_prefix = models.CharField(_("key prefix"), max_length=8, editable=False)
+    expires_at = models.DateTimeField(_("expires at"))
+    last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("staff API token")
+        verbose_name_plural = _("staff API tokens")
+        indexes = [models.Index(fields=["user", "expires_at"], name="staff_token_user_expiry_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.key_prefix}…"
+
+    @staticmethod
+    def hash_key(key: str) -> str:
+        return hashlib.sha256(key.encode()).hexdigest()

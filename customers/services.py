@@ -40,6 +40,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from rest_framework.authtoken.models import Token
 
+from customers.auth import revoke_staff_tokens
 from customers.facts import refresh_fact_labels
 from customers.models import Customer, CustomerLabels, Order, OrderItem, Staff, Store
 from customers.phones import mask_phone
@@ -1027,7 +1028,8 @@ def save_staff(*, staff_in: StaffIn, password: str, by: Staff | None = None) -> 
 
 def revoke_credentials(user) -> int:
     """Delete a user's API tokens and every session signed in as them. Returns sessions ended."""
-    Token.objects.filter(user=user).delete()
+    Token.objects.filter(user=user).delete()  # DRF keys issued before staff tokens were hashed
+    revoke_staff_tokens(user)
     ended = []
     for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator():
         if str(session.get_decoded().get("_auth_user_id")) == str(user.pk):

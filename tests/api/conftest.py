@@ -2,9 +2,9 @@
 
 import pytest
 from django.core.cache import cache
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from customers.auth import issue_staff_token
 from customers.models import PosToken
 
 
@@ -46,7 +46,7 @@ def other_pos(other_store) -> APIClient:
 
 
 def staff_client(staff) -> APIClient:
-    return token_client(Token.objects.get_or_create(user=staff.user)[0].key)
+    return token_client(issue_staff_token(staff.user)[1])
 
 
 @pytest.fixture

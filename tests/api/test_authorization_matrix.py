@@ -17,9 +17,9 @@ from unittest import mock
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from customers.auth import issue_staff_token
 from customers.models import PosToken, Staff
 from tests.factories import make_customer, make_order, make_staff, make_store
 
@@ -188,7 +188,7 @@ def world(db) -> World:
     campaign.stores.add(store_a)
 
     def staff_key(staff: Staff) -> str:
-        return Token.objects.get_or_create(user=staff.user)[0].key
+        return issue_staff_token(staff.user)[1]
 
     keys = {
         "anonymous": None,

@@ -12,10 +12,10 @@ from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections, transaction
 from hypothesis import HealthCheck, given, settings
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 from schemathesis.checks import not_a_server_error, response_schema_conformance
 
+from customers.auth import issue_staff_token
 from customers.models import PosToken, Staff
 from tests.campaigns.helpers import make_fan
 from tests.factories import aware_dt, make_customer, make_order, make_staff
@@ -78,7 +78,7 @@ def _fuzz(schema, token: str) -> list[str]:
 def test_the_schema_holds_for_a_head_office_token(live_schema, store):
     hq = make_staff(role=Staff.Role.HQ)
     make_order(customer=make_customer(store=store))
-    token = Token.objects.create(user=hq.user).key
+    token = issue_staff_token(hq.user)[1]
     assert _fuzz(live_schema, token) == []
 
 
@@ -103,7 +103,7 @@ def _call(schema, headers: dict, method: str, path: str, body=None):
 def test_a_real_event_answers_in_its_documented_shapes(live_schema, store):
     """Fuzzed codes never name an existing event: walk one through its life on purpose."""
     hq = make_staff(role=Staff.Role.HQ)
-    headers = {"Authorization": f"Token {Token.objects.create(user=hq.user).key}"}
+    headers = {"Authorization": f"Token {issue_staff_token(hq.user)[1]}"}
     fans = [make_fan(store=store, apple="red") for _ in range(4)]
     for fan in fans:
         make_order(customer=fan, paid_at=aware_dt(2026, 3, 6))
