@@ -425,8 +425,7 @@ def register_customers(*, fans: Sequence[FanIn], actor=SYSTEM) -> list[FanResult
             else:
                 guide_id = guide[0]
         elif (
-            fan.guide is KEEP
-            and isinstance(actor, Staff)
+            isinstance(actor, Staff)
             and actor.role == Staff.Role.GUIDE
             and actor.store_id == store_id
         ):
@@ -457,17 +456,9 @@ def register_customers(*, fans: Sequence[FanIn], actor=SYSTEM) -> list[FanResult
             result.customer_id, result.outcome = created[fan.phone], "created"
     _link_referrer_phones(fans, results)
     _settle_labels(written=created.values(), new=created.values())
-    for store_id, count in _counts(new, created):
-        logger.info("registered %s fans at store %s", count, store_id)
+    if created:
+        logger.info("registered %s fans", len(created))
     return results
-
-
-def _counts(new: Sequence[_NewFan], created: Mapping[str, int]) -> list[tuple[int, int]]:
-    by_store: dict[int, int] = defaultdict(int)
-    for fan in new:
-        if fan.phone in created:
-            by_store[fan.store_id] += 1
-    return sorted(by_store.items())
 
 
 @transaction.atomic
@@ -724,6 +715,8 @@ def _register_phones(rows: Sequence[_Row], known: dict[str, int]) -> None:
             new[phone] = _NewFan(phone, values, row.store_id, row.guide_id)
             row.result.registered = True
     created, lost = _create_fans(list(new.values()))
+    if created:
+        logger.info("registered %s fans from their orders", len(created))
     known.update(created)
     known.update((phone, customer.pk) for phone, customer in lost.items())
     for row in rows:
