@@ -58,6 +58,7 @@ from __future__ import annotations
 import csv
 import enum
 import io
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -185,9 +186,12 @@ def column_positions(
     return {c: header.index(c) for c in columns if c in header}
 
 
+# Bytes that are not UTF-8 were decoded to lone surrogates U+DC80..U+DCFF (surrogateescape).
+_UNDECODABLE = re.compile("[\udc80-\udcff]")
+
+
 def _has_undecodable(text: str) -> bool:
-    # Bytes that are not UTF-8 were decoded to lone surrogates U+DC80..U+DCFF (surrogateescape).
-    return any("\udc80" <= ch <= "\udcff" for ch in text)
+    return _UNDECODABLE.search(text) is not None
 
 
 def _parse(
@@ -213,7 +217,7 @@ def _parse(
         start, line = line + 1, reader.line_num
         if not fields or all(not f.strip() for f in fields):
             continue
-        if any(_has_undecodable(f) for f in fields):
+        if _has_undecodable("".join(fields)):
             yield start, str(NOT_UTF8)
             continue
         if len(fields) < len(header):

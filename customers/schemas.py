@@ -20,6 +20,7 @@ fields once per instance, which is most of the cost of a serializer.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -29,6 +30,11 @@ from typing import Any
 
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
+from django.core.validators import (
+    MaxLengthValidator,
+    MinLengthValidator,
+    ProhibitNullCharactersValidator,
+)
 from django.utils import timezone
 from django.utils.functional import cached_property, lazy
 from django.utils.translation import gettext
@@ -38,6 +44,7 @@ from rest_framework import serializers
 from rest_framework.fields import SkipField, empty, get_error_detail
 from rest_framework.serializers import as_serializer_error
 from rest_framework.settings import api_settings
+from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
 from customers.facts import validate_birthday
 from customers.models import Customer, Order, Staff
@@ -109,10 +116,41 @@ def validate_input(schema: serializers.Serializer, data: Any) -> Any:
 # --- fields --------------------------------------------------------------------------------------
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_PLAIN_TEXT_VALIDATORS = (
+    MaxLengthValidator,
+    MinLengthValidator,
+    ProhibitNullCharactersValidator,
+    ProhibitSurrogateCharactersValidator,
+)
+
+
 class Text(serializers.CharField):
     """Text, trimmed; a string only (JSON must not send a number where text is meant)."""
 
     default_error_messages = {"invalid": _("Enter text."), "blank": _("This field is required.")}
+
+    @cached_property
+    def _plain(self) -> bool:
+        return self.trim_whitespace and all(
+            type(v) in _PLAIN_TEXT_VALIDATORS for v in self.validators
+        )
+
+    def run_validation(self, data: Any = empty) -> Any:
+        """A string that passes DRF's checks (blank, length, NUL, surrogates) in one look; any
+        other input takes DRF's way, which says what is wrong. A 100,000-row import asks this a
+        million times."""
+        if type(data) is str and self._plain:
+            value = data.strip()
+            if (
+                value
+                and (self.max_length is None or len(value) <= self.max_length)
+                and (self.min_length is None or len(value) >= self.min_length)
+                and "\x00" not in value
+                and not _SURROGATE.search(value)
+            ):
+                return value
+        return super().run_validation(data)
 
     def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):
@@ -131,6 +169,11 @@ class Phone(serializers.CharField):
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("help_text", "A mainland mobile; +86, spaces and dashes accepted.")
         super().__init__(**kwargs)
+
+    def run_validation(self, data: Any = empty) -> Any:
+        if type(data) is str and data.strip():  # the usual case, without DRF's rounds
+            return self.to_internal_value(data)
+        return super().run_validation(data)
 
     def to_internal_value(self, data: Any) -> str:
         if isinstance(data, bool) or not isinstance(data, str | int):
@@ -156,8 +199,17 @@ def _money_errors() -> dict[str, Any]:
     }
 
 
+_SIMPLE_MONEY = re.compile(r"\d{1,6}(?:\.\d{1,2})?")  # 0 … 999,999.99: always within bounds
+_CENT = Decimal("0.01")
+
+
 class Money(serializers.DecimalField):
     """A decimal string (or JSON number) with at most two places, 0 ≤ value ≤ 1,000,000."""
+
+    def run_validation(self, data: Any = empty) -> Any:
+        if type(data) is str and _SIMPLE_MONEY.fullmatch(data):  # the usual case, at once
+            return Decimal(data).quantize(_CENT)
+        return super().run_validation(data)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(

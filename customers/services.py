@@ -22,7 +22,9 @@ store and may do everything.
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import io
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -140,15 +142,6 @@ def conflict_message() -> str:
 # --- bulk inserts --------------------------------------------------------------------------------
 
 
-def _csv_field(value: Any) -> str:
-    """COPY's CSV: an unquoted empty field is NULL, anything quoted is a value ("" is '')."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "t" if value else "f"
-    return '"' + str(value).replace('"', '""') + '"'
-
-
 def _insert_dicts(model: type[models.Model], rows: list[dict[str, Any]]) -> list[int] | None:
     """Insert `rows` (attname → value; the model's defaults fill the rest) in one statement.
 
@@ -157,48 +150,35 @@ def _insert_dicts(model: type[models.Model], rows: list[dict[str, Any]]) -> list
     """
     if not rows:
         return []
+    if connection.vendor != "postgresql" or len(rows) < COPY_FROM_ROWS:
+        objs = model.objects.bulk_create(model(**row) for row in rows)
+        return [obj.pk for obj in objs]
     now = timezone.now()
     fields = [
         f
         for f in model._meta.concrete_fields
         if not (f.primary_key and isinstance(f, models.AutoField))
     ]
-    if connection.vendor != "postgresql" or len(rows) < COPY_FROM_ROWS:
-        objs = model.objects.bulk_create(model(**row) for row in rows)
-        return [obj.pk for obj in objs]
-    defaults = {}
-    for f in fields:
-        if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
-            defaults[f.attname] = now
-        else:
-            defaults[f.attname] = f.get_default()  # '' for text, None for nullable columns
+    defaults = [
+        now
+        if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)
+        else f.get_default()
+        for f in fields
+    ]
     names = [f.attname for f in fields]
-    lines = "".join(
-        ",".join(_csv_field(row.get(name, defaults[name])) for name in names) + "\n" for row in rows
-    )
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    sql = f"COPY {model._meta.db_table} ({columns}) FROM STDIN WITH (FORMAT csv)"
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerows([row.get(n, d) for n, d in zip(names, defaults, strict=True)] for row in rows)
+    buffer.seek(0)
+    # In COPY's CSV an unquoted empty field is NULL; in a NOT NULL text column it is ''.
+    quote = connection.ops.quote_name
+    texts = ", ".join(quote(f.column) for f in fields if f.empty_strings_allowed and not f.null)
+    options = f"FORMAT csv, FORCE_NOT_NULL ({texts})" if texts else "FORMAT csv"
+    columns = ", ".join(quote(f.column) for f in fields)
+    sql = f"COPY {quote(model._meta.db_table)} ({columns}) FROM STDIN WITH ({options})"
     with connection.cursor() as cursor:
-        cursor.copy_expert(sql, _StringReader(lines))
+        cursor.copy_expert(sql, buffer)
     return None
-
-
-class _StringReader:
-    """A file-like view of one string for COPY (psycopg2 reads it in blocks)."""
-
-    def __init__(self, text: str) -> None:
-        self._data = text.encode()
-        self._pos = 0
-
-    def read(self, size: int = -1) -> bytes:
-        if size is None or size < 0:
-            size = len(self._data) - self._pos
-        chunk = self._data[self._pos : self._pos + size]
-        self._pos += len(chunk)
-        return chunk
-
-    def readline(self, size: int = -1) -> bytes:  # pragma: no cover - psycopg2 uses read()
-        return self.read(size)
 
 
 # --- labels: the one place for what every fan write leaves right --------------------------------
@@ -446,8 +426,7 @@ def register_customers(*, fans: Sequence[FanIn], actor=SYSTEM) -> list[FanResult
             else:
                 guide_id = guide[0]
         elif (
-            fan.guide is KEEP
-            and isinstance(actor, Staff)
+            isinstance(actor, Staff)
             and actor.role == Staff.Role.GUIDE
             and actor.store_id == store_id
         ):
@@ -478,17 +457,9 @@ def register_customers(*, fans: Sequence[FanIn], actor=SYSTEM) -> list[FanResult
             result.customer_id, result.outcome = created[fan.phone], "created"
     _link_referrer_phones(fans, results)
     _settle_labels(written=created.values(), new=created.values())
-    for store_id, count in _counts(new, created):
-        logger.info("registered %s fans at store %s", count, store_id)
+    if created:
+        logger.info("registered %s fans", len(created))
     return results
-
-
-def _counts(new: Sequence[_NewFan], created: Mapping[str, int]) -> list[tuple[int, int]]:
-    by_store: dict[int, int] = defaultdict(int)
-    for fan in new:
-        if fan.phone in created:
-            by_store[fan.store_id] += 1
-    return sorted(by_store.items())
 
 
 @transaction.atomic
@@ -745,6 +716,8 @@ def _register_phones(rows: Sequence[_Row], known: dict[str, int]) -> None:
             new[phone] = _NewFan(phone, values, row.store_id, row.guide_id)
             row.result.registered = True
     created, lost = _create_fans(list(new.values()))
+    if created:
+        logger.info("registered %s fans from their orders", len(created))
     known.update(created)
     known.update((phone, customer.pk) for phone, customer in lost.items())
     for row in rows:

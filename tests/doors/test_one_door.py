@@ -7,6 +7,7 @@ Messages are compared in the default language (Chinese), as a guide and HQ read 
 from io import StringIO
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 from rest_framework.authtoken.models import Token
@@ -410,3 +411,24 @@ def test_a_work_number_of_another_user_is_refused_in_the_admin_like_the_import(
         f"“{manager.work_number}”已属于 {manager.user.username}"
     ]
     assert Staff.objects.get(pk=guide.pk).work_number == guide.work_number
+
+
+def test_a_profile_added_under_a_user_in_the_admin_is_checked_and_saved_like_an_import(
+    store, admin_client
+):
+    user = get_user_model().objects.create_user("newbie", password="pass-1234-word")
+    form = {
+        "username": "newbie", "date_joined_0": "2026-01-01", "date_joined_1": "10:00:00",
+        "is_active": "on", "staff-TOTAL_FORMS": "1", "staff-INITIAL_FORMS": "0",
+        "staff-MIN_NUM_FORMS": "0", "staff-MAX_NUM_FORMS": "1", "staff-0-user": user.pk,
+        "staff-0-name": "新导购", "staff-0-role": "guide", "staff-0-store": "",
+        "staff-0-work_number": "G-NEW", "staff-0-abbreviation": "", "staff-0-is_active": "on",
+    }  # fmt: skip
+    response = admin_client.post(reverse("admin:auth_user_change", args=[user.pk]), form)
+    assert response.status_code == 200  # a guide needs a store, as in import_staff
+    assert not Staff.objects.exists()
+    form["staff-0-store"] = store.pk
+    response = admin_client.post(reverse("admin:auth_user_change", args=[user.pk]), form)
+    assert response.status_code == 302
+    staff = Staff.objects.get()
+    assert (staff.user, staff.store, staff.work_number) == (user, store, "G-NEW")
