@@ -16,7 +16,14 @@ from django.forms.utils import ErrorDict
 from django.utils.translation import gettext_lazy as _
 
 from customers.models import Customer, Staff
-from customers.schemas import BIRTHDAY_FIELDS, FanIn, FanSchema, fan_form_input, validate_input
+from customers.schemas import (
+    BIRTHDAY_FIELDS,
+    FanIn,
+    FanSchema,
+    fan_form_input,
+    posted_values,
+    validate_input,
+)
 from fanops.vocabulary import Apple, RfmSegment, RStage
 
 PAGE_SIZE = 25
@@ -184,10 +191,7 @@ class ProfileForm(forms.Form):
         self.cleaned_data = {}
         if not self.is_bound:
             return
-        raw = {
-            name: field.widget.value_from_datadict(self.data, self.files, self.add_prefix(name))
-            for name, field in self.fields.items()
-        }
+        raw = posted_values(self)
         self.cleaned_data = dict(raw)
         try:
             self.fan_in = validate_input(FanSchema(partial=True), self.schema_input(raw))

@@ -790,6 +790,15 @@ def fan_form_input(
     return data
 
 
+def posted_values(form) -> dict[str, Any]:
+    """What a bound Django form's widgets read from the request, field by field, unparsed: a
+    form door (the fan edit page, the admin) hands it to a schema rather than to its fields."""
+    return {
+        name: field.widget.value_from_datadict(form.data, form.files, form.add_prefix(name))
+        for name, field in form.fields.items()
+    }
+
+
 FAN_ROW_TEXT = ("phone", "name", "gender", "store", "city", "referrer_phone")
 
 
