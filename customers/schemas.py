@@ -132,8 +132,11 @@ class Text(serializers.CharField):
 
     @cached_property
     def _plain(self) -> bool:
-        return self.trim_whitespace and all(
-            type(v) in _PLAIN_TEXT_VALIDATORS for v in self.validators
+        """Only DRF's own checks apply (no other validator, no subclass parsing of its own)."""
+        return (
+            self.trim_whitespace
+            and type(self).to_internal_value is Text.to_internal_value
+            and all(type(v) in _PLAIN_TEXT_VALIDATORS for v in self.validators)
         )
 
     def run_validation(self, data: Any = empty) -> Any:
