@@ -42,6 +42,7 @@ from customers.schemas import (
     StaffSchema,
     StoreSchema,
     fan_form_input,
+    posted_values,
     validate_input,
 )
 from customers.services import (
@@ -138,10 +139,7 @@ class SchemaAdminForm(forms.ModelForm):
         self.saved = None
         if not self.is_bound or (self.empty_permitted and not self.has_changed()):
             return
-        raw = {
-            name: field.widget.value_from_datadict(self.data, self.files, self.add_prefix(name))
-            for name, field in self.fields.items()
-        }
+        raw = posted_values(self)
         self.cleaned_data = dict(raw)
         try:
             error = self.write(validate_input(self.schema(), self.schema_input(raw)))

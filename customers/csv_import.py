@@ -155,6 +155,7 @@ def column_message(column: str, message: str) -> str:
 
 
 NOT_UTF8 = gettext_lazy("not valid UTF-8 (save the spreadsheet as “CSV UTF-8”)")
+HAS_NUL = gettext_lazy("contains a NUL character (\\u0000)")
 
 
 def cannot_read(source: str | Path, exc: OSError) -> CsvFileError:
@@ -217,8 +218,12 @@ def _parse(
         start, line = line + 1, reader.line_num
         if not fields or all(not f.strip() for f in fields):
             continue
-        if _has_undecodable("".join(fields)):
+        joined = "".join(fields)
+        if _has_undecodable(joined):
             yield start, str(NOT_UTF8)
+            continue
+        if "\x00" in joined:  # PostgreSQL cannot store it: a line error, not a crash
+            yield start, str(HAS_NUL)
             continue
         if len(fields) < len(header):
             fields = fields + [""] * (len(header) - len(fields))

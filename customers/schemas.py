@@ -132,8 +132,11 @@ class Text(serializers.CharField):
 
     @cached_property
     def _plain(self) -> bool:
-        return self.trim_whitespace and all(
-            type(v) in _PLAIN_TEXT_VALIDATORS for v in self.validators
+        """Only DRF's own checks apply (no other validator, no subclass parsing of its own)."""
+        return (
+            self.trim_whitespace
+            and type(self).to_internal_value is Text.to_internal_value
+            and all(type(v) in _PLAIN_TEXT_VALIDATORS for v in self.validators)
         )
 
     def run_validation(self, data: Any = empty) -> Any:
@@ -788,6 +791,15 @@ def fan_form_input(
             else None
         )
     return data
+
+
+def posted_values(form) -> dict[str, Any]:
+    """What a bound Django form's widgets read from the request, field by field, unparsed: a
+    form door (the fan edit page, the admin) hands it to a schema rather than to its fields."""
+    return {
+        name: field.widget.value_from_datadict(form.data, form.files, form.add_prefix(name))
+        for name, field in form.fields.items()
+    }
 
 
 FAN_ROW_TEXT = ("phone", "name", "gender", "store", "city", "referrer_phone")

@@ -8,7 +8,6 @@ vocabulary (unknown, retired, computed tags, single-choice groups) and writes it
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -38,25 +37,19 @@ class TagChange:
     remove: tuple[str, ...] = ()
 
 
-class TagRef(Text):
-    """A tag reference `group:code`."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(max_length=120, **kwargs)
-
-    def to_internal_value(self, data: Any) -> str:
-        ref = super().to_internal_value(data)
-        split_ref(ref)
-        return ref
-
-
 @extend_schema_serializer(component_name="TagChangeIn")
 class TagChangeSchema(serializers.Serializer):
-    add = serializers.ListField(child=TagRef(), required=False, default=list)
-    remove = serializers.ListField(child=TagRef(), required=False, default=list)
+    add = serializers.ListField(child=Text(max_length=120), required=False, default=list)
+    remove = serializers.ListField(child=Text(max_length=120), required=False, default=list)
 
     def validate(self, attrs: dict) -> TagChange:
+        """Errors about the tags themselves are the change's (`tags`), as the service's are."""
         add, remove = tuple(dict.fromkeys(attrs["add"])), tuple(dict.fromkeys(attrs["remove"]))
+        try:
+            for ref in (*add, *remove):
+                split_ref(ref)
+        except ValidationError as exc:
+            raise serializers.ValidationError({"tags": exc.messages}) from None
         both = set(add) & set(remove)
         if both:
             message = _("%(tags)s cannot be added and removed at once.") % {

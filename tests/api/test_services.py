@@ -7,7 +7,8 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from customers.models import Customer, CustomerLabels, Order, Staff
+from customers.auth import issue_staff_token
+from customers.models import Customer, CustomerLabels, Order, Staff, StaffToken
 from customers.schemas import OrderSchema, validate_input
 from customers.services import (
     CustomerExists,
@@ -167,11 +168,10 @@ def test_amounts_at_the_bounds_are_accepted(amount):
 
 
 def test_deactivating_a_guide_deletes_their_api_tokens(guide, manager):
-    from rest_framework.authtoken.models import Token
 
-    Token.objects.create(user=guide.user)
+    issue_staff_token(guide.user)
     deactivate_staff(staff=guide, by=manager)
-    assert not Token.objects.filter(user=guide.user).exists()
+    assert not StaffToken.objects.filter(user=guide.user).exists()
     guide.refresh_from_db()
     assert (guide.is_active, guide.user.is_active) == (False, False)
 

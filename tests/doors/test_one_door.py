@@ -10,9 +10,9 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
 
-from customers.models import Customer, CustomerLabels, Order, Staff
+from customers.auth import issue_staff_token
+from customers.models import Customer, CustomerLabels, Order, Staff, StaffToken
 from tests.api.conftest import token_client
 from tests.factories import make_customer, make_order, make_staff
 
@@ -49,7 +49,7 @@ def counts() -> tuple[int, int, int]:
 
 
 def staff_api(staff):
-    return token_client(Token.objects.get_or_create(user=staff.user)[0].key)
+    return token_client(issue_staff_token(staff.user)[1])
 
 
 def run(command: str, path, *args: str) -> tuple[str, bool]:
@@ -369,7 +369,7 @@ def test_marking_an_opinion_leader_in_the_page_form_makes_her_golden_at_once(
 def test_switching_a_staff_member_off_in_the_admin_ends_her_tokens_and_sessions(
     guide, admin_client
 ):
-    Token.objects.create(user=guide.user)
+    issue_staff_token(guide.user)
     form = {
         "name": guide.name, "role": guide.role, "store": guide.store_id,
         "work_number": guide.work_number, "abbreviation": "",
@@ -378,11 +378,11 @@ def test_switching_a_staff_member_off_in_the_admin_ends_her_tokens_and_sessions(
     assert response.status_code == 302
     guide.refresh_from_db()
     assert (guide.is_active, guide.user.is_active) == (False, False)
-    assert not Token.objects.filter(user=guide.user).exists()
+    assert not StaffToken.objects.filter(user=guide.user).exists()
 
 
 def test_switching_a_user_off_in_the_admin_switches_her_staff_profile_off(guide, admin_client):
-    Token.objects.create(user=guide.user)
+    issue_staff_token(guide.user)
     user = guide.user
     form = {
         "username": user.username, "date_joined_0": "2026-01-01", "date_joined_1": "10:00:00",
@@ -396,7 +396,7 @@ def test_switching_a_user_off_in_the_admin_switches_her_staff_profile_off(guide,
     assert response.status_code == 302, response.context["adminform"].form.errors
     guide.refresh_from_db()
     assert (guide.is_active, guide.user.is_active) == (False, False)
-    assert not Token.objects.filter(user=user).exists()
+    assert not StaffToken.objects.filter(user=user).exists()
 
 
 def test_a_work_number_of_another_user_is_refused_in_the_admin_like_the_import(

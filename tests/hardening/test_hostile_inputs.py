@@ -331,7 +331,9 @@ class Door:
     def url(self, world: World, override=None) -> str:
         ids = {"id": world.fans[0].pk, "code": world.campaign}
         if override is not None:
-            ids = dict.fromkeys(ids, quote(str(override), safe=""))
+            # A lone surrogate has no UTF-8 form: a client sends it as the replacement bytes.
+            text = str(override).encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+            ids = dict.fromkeys(ids, quote(text, safe=""))
         return self.path.format(**ids)
 
     def attempt(self, world: World, name: str | None, value) -> Result:
@@ -691,7 +693,7 @@ DOORS: list[Door] = [
         "page-dashboard-transfer",
         "page",
         ("from_guide", "to_guide", "customers", "store"),
-        path="/dashboard/",
+        path="/dashboard/transfer/",
         persona="manager",
         base=lambda w: {
             "from_guide": str(w.guide.pk),

@@ -86,11 +86,6 @@ def test_revoking_deletes_every_key_of_that_user_only(guide, manager):
     assert _reads(kept) == 200
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs customers/services.py revoke_credentials() to call "
-    "customers.auth.revoke_staff_tokens(user) (not this branch's file)",
-)
 def test_deactivating_a_staff_member_deletes_their_keys(guide, manager):
     issue_staff_token(guide.user)
     deactivate_staff(staff=guide, by=manager)

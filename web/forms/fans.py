@@ -18,7 +18,14 @@ from django.utils.translation import gettext_lazy as _
 
 from customers.models import Customer, Staff
 from customers.phones import normalize_phone
-from customers.schemas import BIRTHDAY_FIELDS, FanIn, FanSchema, fan_form_input, validate_input
+from customers.schemas import (
+    BIRTHDAY_FIELDS,
+    FanIn,
+    FanSchema,
+    fan_form_input,
+    posted_values,
+    validate_input,
+)
 from fanops.vocabulary import Apple, RfmSegment, RStage
 from tagging.models import TagGroup
 from web.filters import looks_like_phone
@@ -241,10 +248,7 @@ class ProfileForm(forms.Form):
         self.cleaned_data = {}
         if not self.is_bound:
             return
-        raw = {
-            name: field.widget.value_from_datadict(self.data, self.files, self.add_prefix(name))
-            for name, field in self.fields.items()
-        }
+        raw = posted_values(self)
         self.cleaned_data = dict(raw)
         try:
             self.fan_in = validate_input(FanSchema(partial=True), self.schema_input(raw))
