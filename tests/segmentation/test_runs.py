@@ -189,7 +189,7 @@ def test_the_api_accepts_a_year_ahead_but_not_a_day_more(hq_api):
 
 
 def test_the_command_refuses_an_as_of_outside_the_range(db):
-    with pytest.raises(CommandError, match="between 1990-01-01"):
+    with pytest.raises(CommandError, match="1990-01-01"):
         call_command("relabel", "--as-of", "0001-01-01")
     assert not RelabelRun.objects.exists()
 
