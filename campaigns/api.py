@@ -24,7 +24,7 @@ from campaigns.selectors import campaign_results, campaigns_visible_to, can_chan
 from customers.actors import ScopedApi
 from customers.auth import PosDevice
 from customers.models import Customer
-from customers.selectors import Actor
+from customers.selectors import Actor, mask_name, owns
 from fanops.api import EVERYONE, MANAGERS
 
 TAGS = ["campaigns"]
@@ -106,8 +106,10 @@ CheckInOutSerializer = inline_serializer(
     "CheckInOut",
     {
         "campaign": serializers.CharField(),
-        "customer": serializers.IntegerField(),
-        "name": serializers.CharField(),
+        "customer": serializers.IntegerField(
+            allow_null=True, help_text="null for a member of another store"
+        ),
+        "name": serializers.CharField(help_text="masked for a member of another store"),
         "checked_in_at": serializers.DateTimeField(),
         "created": serializers.BooleanField(),
     },
@@ -305,9 +307,7 @@ class CampaignCheckInApi(ScopedApi):
         payload = self.InputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         try:
-            customer = services.find_fan_for_check_in(
-                actor=actor, phone=payload.validated_data["phone"]
-            )
+            customer = services.find_fan_for_check_in(phone=payload.validated_data["phone"])
         except DjangoValidationError as exc:
             return Response({"phone": exc.messages}, status=status.HTTP_400_BAD_REQUEST)
         except Customer.DoesNotExist:
@@ -329,10 +329,11 @@ class CampaignCheckInApi(ScopedApi):
             by=None if is_pos else actor,
             pos_token=actor.token if is_pos else None,
         )
+        mine = owns(actor, customer)  # a member of another store: no id, a masked name
         body = {
             "campaign": campaign.code,
-            "customer": customer.pk,
-            "name": customer.name,
+            "customer": customer.pk if mine else None,
+            "name": customer.name if mine else mask_name(customer.name),
             "checked_in_at": record.checked_in_at,
             "created": created,
         }

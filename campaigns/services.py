@@ -37,7 +37,7 @@ from campaigns.selectors import (
 )
 from customers.models import Customer, PosToken, Staff, Store
 from customers.phones import mask_phone, normalize_phone
-from customers.selectors import Actor, customers_visible_to, stores_visible_to
+from customers.selectors import brand_member, stores_visible_to
 from fanops import bulk
 from tagging.services import add_event_tag, event_tags
 
@@ -268,10 +268,13 @@ def freeze_audience(
     return report
 
 
-def find_fan_for_check_in(*, actor: Actor, phone: str) -> Customer:
-    """The fan with this phone among the fans the actor may see; `Customer.DoesNotExist` if none."""
-    normalized = normalize_phone(phone)  # raises ValidationError(code="invalid_phone")
-    return customers_visible_to(actor).get(phone=normalized)
+def find_fan_for_check_in(*, phone: str) -> Customer:
+    """The brand's member with this phone, whichever store owns her (a fan of another store takes
+    part in an event here too; answer her as `member_card`); `Customer.DoesNotExist` if none."""
+    member = brand_member(normalize_phone(phone))  # raises ValidationError(code="invalid_phone")
+    if member is None:
+        raise Customer.DoesNotExist
+    return member
 
 
 def check_in(

@@ -7,6 +7,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.auth import authenticate
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
@@ -21,7 +22,7 @@ from customers.auth import issue_staff_token
 from customers.filters import OrderFilter
 from customers.models import Order, Store
 from customers.schemas import OrderBatchSchema, OrderSchema, validate_input
-from customers.selectors import orders_visible_to, staff_of, stores_visible_to
+from customers.selectors import orders_visible_to, staff_of, store_id_scope, stores_visible_to
 from customers.serializers import (
     ConflictSerializer,
     OrderBatchOutSerializer,
@@ -114,9 +115,11 @@ class StoreListApi(ScopedListApi):
 
 
 def _order_queryset(actor):
+    """Orders as `OrderSerializer` answers them: with the store that owns each one's fan."""
     return (
         orders_visible_to(actor)
         .select_related("store", "guide", "refund_of")
+        .annotate(customer_store_id=F("customer__store_id"))
         .prefetch_related("items")
     )
 
@@ -136,6 +139,9 @@ class OrderListCreateApi(ScopedListApi):
         if getattr(self, "swagger_fake_view", False):
             return Order.objects.none()
         return _order_queryset(self.actor).order_by("-paid_at", "-id")
+
+    def get_serializer_context(self):
+        return {**super().get_serializer_context(), "store_scope": store_id_scope(self.actor)}
 
     @extend_schema(
         tags=ORDER_TAG, responses={200: OrderSerializer(many=True), **errors_of(400, 401)}
@@ -169,7 +175,8 @@ class OrderListCreateApi(ScopedListApi):
         if result.conflict is not None:
             return Response(_conflict(result), status=status.HTTP_409_CONFLICT)
         order = _order_queryset(self.actor).get(pk=result.order_id)
-        return Response(OrderSerializer(order).data, status=result.status)
+        context = {"store_scope": store_id_scope(self.actor)}
+        return Response(OrderSerializer(order, context=context).data, status=result.status)
 
 
 class OrderBatchApi(ScopedApi):

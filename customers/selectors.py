@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Union
 
 from django.db.models import QuerySet
 
-from customers.models import Customer, Order, Staff, Store
+from customers.models import Customer, CustomerLabels, Order, Staff, Store
+from customers.phones import mask_phone
 
 if TYPE_CHECKING:
     from customers.auth import PosDevice
@@ -38,6 +39,38 @@ def stores_visible_to(actor: Actor) -> QuerySet[Store]:
 def customers_visible_to(actor: Actor) -> QuerySet[Customer]:
     """Fans of the actor's store (HQ: all fans)."""
     return _scoped(Customer.objects.all(), actor)
+
+
+def owns(actor: Actor, customer: Customer) -> bool:
+    """Whether the actor's store owns the fan (her home store; HQ owns every fan). A fan is a
+    member of the brand, so other stores meet her at the till, but only as her `member_card`."""
+    return store_id_scope(actor) in (None, customer.store_id)
+
+
+def brand_member(phone: str) -> Customer | None:
+    """The brand's fan with this (normalised) phone, whichever store owns her. Answer a caller
+    who does not `own` her with her `member_card` only."""
+    return Customer.objects.select_related("labels").filter(phone=phone).first()
+
+
+def member_card(customer: Customer) -> dict:
+    """What any store of the brand may know of a member at the till (SPEC §8, brand-wide
+    members): a masked name and phone and her membership tier; never her id, tags or profile."""
+    try:
+        membership = customer.labels.membership or None
+    except CustomerLabels.DoesNotExist:  # registered since the last relabel
+        membership = None
+    return {
+        "name_masked": mask_name(customer.name),
+        "phone_masked": mask_phone(customer.phone),
+        "membership": membership,
+    }
+
+
+def mask_name(name: str) -> str:
+    """The first character and a star for each other one, three at most: 张** (as receipts
+    print a member)."""
+    return name[:1] + "*" * min(len(name) - 1, 3) if name else ""
 
 
 def orders_visible_to(actor: Actor) -> QuerySet[Order]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from customers.models import Order, Store
@@ -48,7 +49,7 @@ class OrderItemOutSerializer(serializers.Serializer):
 
 class OrderSerializer(serializers.ModelSerializer):
     store = serializers.SlugRelatedField(slug_field="code", read_only=True)
-    customer = serializers.PrimaryKeyRelatedField(read_only=True)
+    customer = serializers.SerializerMethodField()
     guide = serializers.SlugRelatedField(slug_field="work_number", read_only=True, allow_null=True)
     refund_of = serializers.SlugRelatedField(
         slug_field="external_id", read_only=True, allow_null=True
@@ -62,6 +63,13 @@ class OrderSerializer(serializers.ModelSerializer):
             "paid_at", "payment_method", "channel", "items",
         ]  # fmt: skip
         read_only_fields = fields
+
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
+    def get_customer(self, order: Order) -> int | None:
+        """The fan's id when the caller owns her (`store_scope` of the context: a store id, or
+        None for HQ); null for a member of another store who bought here (SPEC §8)."""
+        scope = self.context["store_scope"]
+        return order.customer_id if scope in (None, order.customer_store_id) else None
 
 
 class OrderBatchResultSerializer(serializers.Serializer):

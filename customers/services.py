@@ -396,7 +396,8 @@ def register_customers(*, fans: Sequence[FanIn], actor=SYSTEM) -> list[FanResult
     """Register new fans, each at her store (a code, else the actor's own store). Set-based.
 
     A phone that is already a fan's (in the database, earlier in the call, or registered
-    concurrently) is refused with `existing` set: the API answers 409 with her id. A guide
+    concurrently) is refused with `existing` set: the API answers 409 with her id (another store:
+    her member card). A guide
     registering a fan becomes her guide unless another is named. Each fan starts with a labels
     row (golden for an opinion leader, else blossom) and her fact labels, so lists show her
     before the next relabel.

@@ -20,6 +20,7 @@ from rest_framework.response import Response
 
 from customers.actors import ScopedApi, ScopedListApi
 from customers.api import errors_of
+from customers.auth import PosDevice
 from customers.models import Customer
 from customers.phones import mask_phone
 from customers.schemas import (
@@ -28,7 +29,13 @@ from customers.schemas import (
     FanSchema,
     validate_input,
 )
-from customers.selectors import customers_visible_to
+from customers.selectors import (
+    brand_member,
+    customers_visible_to,
+    member_card,
+    owns,
+    store_id_scope,
+)
 from customers.serializers import ConflictSerializer, api_error
 from customers.services import register_customers, update_customers
 from fanops.api import EVERYONE, STAFF
@@ -51,12 +58,29 @@ def fan_error(exc: DjangoValidationError) -> exceptions.ValidationError:
 
 
 def _customer_queryset(actor):
-    return customers_visible_to(actor).select_related("labels", "store__labelling", "guide")
+    return customers_visible_to(actor).select_related(
+        "labels", "store__labelling", "guide", "referrer"
+    )
+
+
+def _answer(actor, customer: Customer) -> dict:
+    context = {"today": timezone.localdate(), "store_scope": store_id_scope(actor)}
+    return CustomerDetailSerializer(customer, context=context).data
 
 
 def _detail(actor, pk: int) -> dict:
-    customer = _customer_queryset(actor).get(pk=pk)
-    return CustomerDetailSerializer(customer, context={"today": timezone.localdate()}).data
+    return _answer(actor, _customer_queryset(actor).get(pk=pk))
+
+
+def _registered_already(actor, customer: Customer) -> dict:
+    """409 for a taken phone: her id to a caller who owns her, else her member card only."""
+    detail = _("A fan with this phone is already registered.")
+    if owns(actor, customer):
+        return {"detail": detail, "id": customer.pk}
+    return {
+        "detail": _("This phone is a member registered at another store."),
+        "member_card": member_card(customer),
+    }
 
 
 class CustomerListCreateApi(ScopedListApi):
@@ -111,11 +135,7 @@ class CustomerListCreateApi(ScopedListApi):
         [result] = register_customers(fans=[fan], actor=self.actor)
         if result.existing is not None:
             return Response(
-                {
-                    "detail": _("A fan with this phone is already registered."),
-                    "id": result.existing.pk,
-                },
-                status=status.HTTP_409_CONFLICT,
+                _registered_already(self.actor, result.existing), status=status.HTTP_409_CONFLICT
             )
         if result.error is not None:
             raise fan_error(result.error)
@@ -123,14 +143,25 @@ class CustomerListCreateApi(ScopedListApi):
 
 
 class CustomerLookupApi(ScopedApi):
-    """`POST /customers/lookup/`: a fan by phone (in the body, never in a URL)."""
+    """`POST /customers/lookup/`: a fan by phone (in the body, never in a URL).
+
+    The brand's members are everyone's customers at the till: a POS of a store that does not
+    own her gets `{"member_card"}` only; staff of such a store get 404, as on every other door.
+    """
 
     roles = EVERYONE
 
     @extend_schema(
         tags=TAGS,
         request=CustomerLookupSerializer,
-        responses={200: CustomerDetailSerializer, **errors_of(400, 401, 404)},
+        responses={
+            200: OpenApiResponse(
+                CustomerDetailSerializer,
+                description="The fan with her `member_card`; to a POS of another store only "
+                "`{member_card}`.",
+            ),
+            **errors_of(400, 401, 404),
+        },
     )
     def post(self, request: Request) -> Response:
         try:
@@ -138,12 +169,13 @@ class CustomerLookupApi(ScopedApi):
         except DjangoValidationError as exc:
             raise api_error(exc) from None
         customer = _customer_queryset(self.actor).filter(phone=phone).first()
-        if customer is None:
+        if customer is not None:
+            return Response({**_answer(self.actor, customer), "member_card": member_card(customer)})
+        member = brand_member(phone) if isinstance(self.actor, PosDevice) else None
+        if member is None:
             logger.info("lookup miss for %s", mask_phone(phone))
             raise exceptions.NotFound(_("No fan with this phone."))
-        return Response(
-            CustomerDetailSerializer(customer, context={"today": timezone.localdate()}).data
-        )
+        return Response({"member_card": member_card(member)})
 
 
 class CustomerDetailApi(ScopedApi):
@@ -156,10 +188,7 @@ class CustomerDetailApi(ScopedApi):
 
     @extend_schema(tags=TAGS, responses={200: CustomerDetailSerializer, **errors_of(401, 404)})
     def get(self, request: Request, pk: int) -> Response:
-        customer = self.get_object(pk)
-        return Response(
-            CustomerDetailSerializer(customer, context={"today": timezone.localdate()}).data
-        )
+        return Response(_answer(self.actor, self.get_object(pk)))
 
     @extend_schema(
         tags=TAGS,

@@ -112,7 +112,7 @@ class CustomerDetailSerializer(CustomerListSerializer):
 
     birthday = serializers.SerializerMethodField()
     next_birthday = serializers.SerializerMethodField()
-    referrer = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
+    referrer = serializers.SerializerMethodField()
     rhythm = _LabelField()
     remark_names = serializers.SerializerMethodField()
     metrics = serializers.SerializerMethodField()
@@ -133,6 +133,16 @@ class CustomerDetailSerializer(CustomerListSerializer):
         for key in ("zodiac", "birthday_month", "distance", "gender"):
             data[key] = data[key] or None
         return data
+
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
+    def get_referrer(self, customer: Customer) -> int | None:
+        """Her referrer's id, when the caller owns the referrer too (`store_scope` of the
+        context: a store id, or None for HQ); a referrer of another store stays a member card."""
+        referrer = customer.referrer
+        scope = self.context["store_scope"]
+        if referrer is None or scope not in (None, referrer.store_id):
+            return None
+        return referrer.pk
 
     @extend_schema_field(BirthdaySchema(allow_null=True))
     def get_birthday(self, customer: Customer) -> dict | None:

@@ -36,7 +36,8 @@ MATRIX: dict[tuple[str, str], str] = {
     ("POST", "api/v1/orders/batch/"): "401 200+ 200+ 200+ 200+ 200- 200-",
     ("GET", "api/v1/customers/"): "401 200+ 200+ 200+ 200+ 200- 200-",
     ("POST", "api/v1/customers/"): "401 201 201 201 201 400 400",
-    ("POST", "api/v1/customers/lookup/"): "401 200 200 200 200 404 404",
+    # Store B's POS meets store A's fan as a brand member: her member card, not her name (SPEC §8).
+    ("POST", "api/v1/customers/lookup/"): "401 200+ 200+ 200+ 200+ 200- 404",
     ("GET", "api/v1/customers/<int:pk>/"): "401 200 200 200 200 404 404",
     ("PATCH", "api/v1/customers/<int:pk>/"): "401 403 200 200 200 403 404",
     ("POST", "api/v1/customers/<int:pk>/tags/"): "401 403 200 200 200 403 404",
@@ -105,7 +106,7 @@ def _request(world: World, method: str, route: str) -> tuple[str, dict | None, s
         ("POST", "api/v1/customers/lookup/"): (
             "api/v1/customers/lookup/",
             {"phone": fan.phone},
-            None,
+            "粉丝甲",
         ),
         ("GET", "api/v1/customers/<int:pk>/"): (f"api/v1/customers/{fan.pk}/", None, None),
         ("PATCH", "api/v1/customers/<int:pk>/"): (

@@ -197,9 +197,20 @@ def test_lookup_of_an_unknown_phone_is_a_404(pos, store):
     assert pos.post(LOOKUP, {"phone": "13800138000"}, format="json").status_code == 404
 
 
-def test_lookup_of_a_fan_of_another_store_is_a_404(pos, other_store):
+def test_lookup_by_the_pos_of_another_store_answers_her_member_card_only(pos, other_store):
+    make_customer(store=other_store, phone="13800138000", name="王小丽")
+
+    response = pos.post(LOOKUP, {"phone": "13800138000"}, format="json")
+
+    assert response.status_code == 200
+    assert response.json() == {
+        "member_card": {"name_masked": "王**", "phone_masked": "138****8000", "membership": None}
+    }
+
+
+def test_lookup_by_staff_of_another_store_is_a_404(guide_api, other_store):
     make_customer(store=other_store, phone="13800138000")
-    assert pos.post(LOOKUP, {"phone": "13800138000"}, format="json").status_code == 404
+    assert guide_api.post(LOOKUP, {"phone": "13800138000"}, format="json").status_code == 404
 
 
 def test_lookup_of_a_12_digit_phone_is_a_400_naming_the_phone(pos, store):

@@ -224,16 +224,19 @@ def test_check_in_of_a_phone_that_is_not_a_fan_says_so_and_offers_registration(g
     assert not CheckIn.objects.exists()
 
 
-def test_check_in_of_another_stores_fan_is_not_found(guide, store, other_store):
-    stranger = make_fan(store=other_store)
+def test_check_in_of_another_stores_member_records_her_without_her_id_or_name(
+    guide, store, other_store
+):
+    member = make_fan(store=other_store, name="王小丽")
     make_campaign(stores=[store], code="spring-2026")
 
     response = client_for(guide).post(
-        "/api/v1/campaigns/spring-2026/check-ins/", {"phone": stranger.phone}, format="json"
+        "/api/v1/campaigns/spring-2026/check-ins/", {"phone": member.phone}, format="json"
     )
 
-    assert response.status_code == 404
-    assert not CheckIn.objects.exists()
+    assert response.status_code == 201
+    assert (response.json()["customer"], response.json()["name"]) == (None, "王**")
+    assert CheckIn.objects.get().customer == member
 
 
 def test_check_in_with_a_malformed_phone_names_the_field(guide, store):

@@ -12,7 +12,7 @@ from datetime import datetime
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 
-from campaigns.models import AudienceMember, Campaign, CheckIn, Playbook
+from campaigns.models import AudienceMember, Campaign, Playbook
 from campaigns.selectors import (
     campaign_results,
     campaigns_visible_to,
@@ -21,7 +21,7 @@ from campaigns.selectors import (
 )
 from campaigns.services import preview_audience
 from customers.models import Staff, Store
-from customers.selectors import staff_visible_to
+from customers.selectors import mask_name, owns, staff_visible_to
 
 RECENT_CHECK_INS = 20
 GROUPS = ("contact", "holdout")
@@ -75,8 +75,21 @@ def registration_store(*, staff: Staff, campaign: Campaign) -> Store | None:
     return stores[0] if len(stores) == 1 else None
 
 
-def recent_check_ins(campaign: Campaign) -> list[CheckIn]:
-    return list(campaign.check_ins.select_related("customer")[:RECENT_CHECK_INS])
+@dataclass(frozen=True)
+class RecentCheckIn:
+    name: str
+    phone_masked: str
+    checked_in_at: datetime
+
+
+def recent_check_ins(*, staff: Staff, campaign: Campaign) -> list[RecentCheckIn]:
+    """The latest check-ins; a member another store owns shows as her member card (masked)."""
+    shown = []
+    for record in campaign.check_ins.select_related("customer")[:RECENT_CHECK_INS]:
+        customer = record.customer
+        name = customer.name if owns(staff, customer) else mask_name(customer.name)
+        shown.append(RecentCheckIn(name, customer.phone_masked, record.checked_in_at))
+    return shown
 
 
 @dataclass(frozen=True)

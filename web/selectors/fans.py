@@ -12,8 +12,8 @@ from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 
-from customers.models import Customer, CustomerLabels, Staff, Store
-from customers.selectors import customers_visible_to, orders_visible_to, staff_visible_to
+from customers.models import Customer, CustomerLabels, Order, Staff, Store
+from customers.selectors import customers_visible_to, mask_name, owns, staff_visible_to
 from segmentation.models import LabelChange
 from tagging.models import TagChange, TagGroup
 from tagging.selectors import filter_customers_by_tags, tag_history, tags_by_customer
@@ -273,7 +273,8 @@ class FanCard:
     percent: int
     missing: list[str]
     birthday: str
-    orders: list
+    referrer_name: str  # masked when another store owns the referrer
+    orders: list  # at every store of the brand: her sales all count in her labels
     label_changes: list[LabelChangeRow]
     tag_changes: list[TagChange]
 
@@ -321,15 +322,21 @@ def _label_changes(customer: Customer, names: dict[str, str]) -> list[LabelChang
 
 
 def fan_card(*, staff: Staff, customer: Customer) -> FanCard:
-    """The card of a fan fetched through `fans_for_card(staff)`: completeness, orders, label and
-    tag history (a constant number of queries, whatever the history; the chips: `tag_panel`)."""
+    """The card of a fan fetched through `fans_for_card(staff)`: completeness, her orders at every
+    store (the guide named at her own store only), label and tag history (a constant number of queries, whatever the history; the chips: `tag_panel`)."""
     percent, missing = _completeness(customer)
-    orders = orders_visible_to(staff).filter(customer=customer).select_related("guide")
+    orders = Order.objects.filter(customer=customer).select_related("guide", "store")
+    referrer = customer.referrer
+    if referrer is None:
+        referrer_name = ""
+    else:
+        referrer_name = referrer.name if owns(staff, referrer) else mask_name(referrer.name)
     return FanCard(
         labels=_labels_of(customer),
         percent=percent,
         missing=missing,
         birthday=_birthday_text(customer),
+        referrer_name=referrer_name,
         orders=list(orders[:CARD_HISTORY]),
         label_changes=_label_changes(customer, tag_names()),
         tag_changes=list(tag_history(customer=customer, limit=CARD_HISTORY)),

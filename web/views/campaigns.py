@@ -17,7 +17,7 @@ from campaigns import services
 from campaigns.models import Campaign
 from campaigns.selectors import can_change_campaign, can_manage_campaigns, contact_list
 from customers.models import Customer, Staff
-from customers.selectors import staff_visible_to, stores_visible_to
+from customers.selectors import mask_name, owns, staff_visible_to, stores_visible_to
 from customers.services import CustomerExists, register_customer
 from web import exports
 from web.forms.campaigns import AudienceForm, CampaignForm, CheckInForm
@@ -149,7 +149,7 @@ def campaign_check_in(request: HttpRequest, code: str) -> HttpResponse:
         "form": form,
         "not_a_fan": not_a_fan,
         "can_register": store is not None,
-        "recent": recent_check_ins(campaign),
+        "recent": recent_check_ins(staff=staff, campaign=campaign),
     }
     return render(request, "campaigns/check_in.html", context)
 
@@ -158,10 +158,11 @@ def _check_in(request: HttpRequest, staff: Staff, campaign: Campaign, customer: 
     _record, created = services.check_in(
         campaign=campaign, customer=customer, by=staff, now=timezone.now()
     )
+    name = customer.name if owns(staff, customer) else mask_name(customer.name)
     if created:
-        messages.success(request, _("%(name)s checked in.") % {"name": customer.name})
+        messages.success(request, _("%(name)s checked in.") % {"name": name})
     else:
-        messages.info(request, _("%(name)s had already checked in.") % {"name": customer.name})
+        messages.info(request, _("%(name)s had already checked in.") % {"name": name})
 
 
 def _fan_checking_in(
@@ -180,7 +181,7 @@ def _fan_checking_in(
                 by=staff,
             )
         else:
-            customer = services.find_fan_for_check_in(actor=staff, phone=phone)
+            customer = services.find_fan_for_check_in(phone=phone)
     except ValidationError as exc:
         form.add_error(None, exc.messages)
     except CustomerExists:
