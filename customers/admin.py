@@ -576,6 +576,9 @@ class OrderAdmin(SavedBySchemaForm, BigListAdmin):
     def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
         return False  # history: a correction is a refund
 
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False  # append-only: the nightly run trusts every order below its high water
+
     def get_form(self, request, obj=None, **kwargs):
         if obj is None:
             kwargs["form"] = OrderAddForm

@@ -25,6 +25,7 @@ from customers.schemas import OrderBatchSchema, OrderSchema, validate_input
 from customers.selectors import orders_visible_to, staff_of, store_id_scope, stores_visible_to
 from customers.serializers import (
     ConflictSerializer,
+    OrderAnswerSerializer,
     OrderBatchOutSerializer,
     OrderSerializer,
     StoreSerializer,
@@ -153,8 +154,10 @@ class OrderListCreateApi(ScopedListApi):
         tags=ORDER_TAG,
         request=OrderSchema,
         responses={
-            201: OpenApiResponse(OrderSerializer, description="Recorded."),
-            200: OpenApiResponse(OrderSerializer, description="A replay: the original order."),
+            201: OpenApiResponse(OrderAnswerSerializer, description="Recorded."),
+            200: OpenApiResponse(
+                OrderAnswerSerializer, description="A replay: the original order."
+            ),
             409: OpenApiResponse(
                 ConflictSerializer, description="external_id used by a different order."
             ),
@@ -174,9 +177,11 @@ class OrderListCreateApi(ScopedListApi):
             raise api_error(result.error)
         if result.conflict is not None:
             return Response(_conflict(result), status=status.HTTP_409_CONFLICT)
-        order = _order_queryset(self.actor).get(pk=result.order_id)
+        order = (
+            _order_queryset(self.actor).select_related("customer__labels").get(pk=result.order_id)
+        )
         context = {"store_scope": store_id_scope(self.actor)}
-        return Response(OrderSerializer(order, context=context).data, status=result.status)
+        return Response(OrderAnswerSerializer(order, context=context).data, status=result.status)
 
 
 class OrderBatchApi(ScopedApi):

@@ -9,6 +9,7 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from fanops.db import TimestampedModel
@@ -302,6 +303,8 @@ class Order(TimestampedModel):
         indexes = [
             models.Index(fields=["customer", "paid_at"], name="order_customer_paid_idx"),
             models.Index(fields=["store", "paid_at"], name="order_store_paid_idx"),
+            # The nightly run finds the sales that left or entered the window by date.
+            models.Index(fields=["paid_at"], name="order_paid_idx"),
         ]
 
     def __str__(self) -> str:
@@ -403,6 +406,15 @@ class CustomerLabels(models.Model):
     lifetime_sales = models.IntegerField(default=0)
     first_sale = models.DateField(null=True)
     last_sale = models.DateField(null=True)
+    # The window's own aggregates (SPEC §3's 365 days): with the metrics above they are every
+    # input of the fan's labels, so the nightly run recomputes from orders only the fans whose
+    # window or history moved (segmentation.selectors.touched_fans_sql) and reads the rest here.
+    window_first_sale = models.DateField(null=True)
+    window_sales_cents = models.BigIntegerField(default=0)
+    window_refund_cents = models.BigIntegerField(default=0)
+    # When a sale recomputed the row between two nightly runs (segmentation.live); the run
+    # clears it. Its labels are then as of that day, against the last run's thresholds.
+    live_since = models.DateTimeField(_("live since"), null=True, blank=True)
     apple = models.CharField(_("apple"), max_length=8, choices=Apple.choices, default=Apple.BLOSSOM)
     rfm_segment = models.CharField(
         _("RFM segment"), max_length=24, choices=RfmSegment.choices, blank=True
@@ -454,9 +466,13 @@ class CustomerLabels(models.Model):
         `select_related("labels", "store__labelling")`).
         """
         try:
-            return self.customer.store.labelling.as_of
+            store_as_of = self.customer.store.labelling.as_of
         except ObjectDoesNotExist:
-            return None
+            store_as_of = None
+        if self.live_since is None:
+            return store_as_of
+        live_as_of = timezone.localdate(self.live_since)
+        return live_as_of if store_as_of is None else max(store_as_of, live_as_of)
 
     @property
     def recency_days(self) -> int | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -70,6 +71,36 @@ class OrderSerializer(serializers.ModelSerializer):
         None for HQ); null for a member of another store who bought here (SPEC §8)."""
         scope = self.context["store_scope"]
         return order.customer_id if scope in (None, order.customer_store_id) else None
+
+
+class FanLabelsSerializer(serializers.Serializer):
+    """The fan's labels as they stand after the order: moved by it (`live_since`) or as of
+    the last nightly run."""
+
+    apple = serializers.CharField()
+    rfm_segment = serializers.CharField(allow_blank=True)
+    r_stage = serializers.CharField(allow_blank=True)
+    membership = serializers.CharField(allow_blank=True)
+    live_since = serializers.DateTimeField(allow_null=True)
+
+
+class OrderAnswerSerializer(OrderSerializer):
+    """`POST /orders/`'s answer: the order, and its fan's labels for a store that owns her."""
+
+    labels = serializers.SerializerMethodField()
+
+    class Meta(OrderSerializer.Meta):
+        fields = [*OrderSerializer.Meta.fields, "labels"]
+        read_only_fields = fields
+
+    @extend_schema_field(FanLabelsSerializer(allow_null=True))
+    def get_labels(self, order: Order) -> dict | None:
+        if self.get_customer(order) is None:
+            return None
+        try:
+            return FanLabelsSerializer(order.customer.labels).data
+        except ObjectDoesNotExist:
+            return None
 
 
 class OrderBatchResultSerializer(serializers.Serializer):

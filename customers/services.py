@@ -62,6 +62,7 @@ from customers.selectors import (
     store_id_scope,
     stores_visible_to,
 )
+from customers.signals import orders_recorded
 from fanops.vocabulary import Apple
 
 logger = logging.getLogger(__name__)
@@ -865,6 +866,9 @@ def record_orders(
         _write_orders(fresh, channel)
         pending = later
     results = [row.result for row in rows]
+    moved = {row.customer_id for row in rows if row.result.created}
+    if moved:
+        orders_recorded.send(sender=Order, customer_ids=moved, now=timezone.now())
     created = sum(1 for r in results if r.created)
     if created:
         logger.info("recorded %s orders (%s new fans)", created, sum(r.registered for r in results))

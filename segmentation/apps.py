@@ -29,4 +29,8 @@ class SegmentationConfig(AppConfig):
     verbose_name = _("segmentation")
 
     def ready(self) -> None:
+        from customers.signals import orders_recorded
+        from segmentation.live import relabel_fans_of_orders
+
         connection_created.connect(_register_sqlite_functions)
+        orders_recorded.connect(relabel_fans_of_orders, dispatch_uid="segmentation.live")

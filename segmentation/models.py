@@ -50,6 +50,22 @@ class RelabelRun(models.Model):
     timings = models.JSONField(_("seconds per phase"), default=dict, blank=True)
     error = models.TextField(_("error"), blank=True)
 
+    # How the inputs were read: every order ("full") or the last run's rows plus the fans whose
+    # orders moved ("incremental", segmentation.selectors.touched_fans_sql).
+    class Mode(models.TextChoices):
+        FULL = "full", _("every order")
+        INCREMENTAL = "incremental", _("the orders that moved")
+
+    mode = models.CharField(_("mode"), max_length=12, choices=Mode.choices, blank=True)
+    # The largest order id the run read: orders are append-only (a correction is a refund), so
+    # the next run recomputes exactly the fans with an order above it, whatever door wrote it.
+    order_high_water = models.BigIntegerField(null=True, blank=True)
+    # The brand-wide thresholds of this run (rules.Thresholds): the live relabel of a sale
+    # classifies against them until the next run.
+    thresholds = models.JSONField(_("thresholds"), default=dict, blank=True)
+    # relabel --full: fans whose stored aggregates differed from their orders (repaired).
+    drift = models.JSONField(_("drift"), default=dict, blank=True)
+
     class Meta:
         ordering = ["-started_at", "-id"]
         verbose_name = _("relabel run")

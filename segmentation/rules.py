@@ -7,6 +7,7 @@ money in cents (int64, or Python ints when a product could overflow), dates as d
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from datetime import date
 from decimal import ROUND_CEILING, Decimal
 
@@ -35,6 +36,9 @@ OUTPUT_COLUMNS = [
     "lifetime_sales",
     "first_sale",
     "last_sale",
+    "window_first_sale",
+    "window_sales_cents",
+    "window_refund_cents",
     "apple",
     "rfm_segment",
     "r_stage",
@@ -90,32 +94,90 @@ def _day_numbers(values: pd.Series) -> np.ndarray:
     return out
 
 
-def _is_high(values: np.ndarray, *, greater: bool) -> np.ndarray:
-    """value · n > Σ value (or < when not `greater`) over the population, exactly."""
-    n = len(values)
-    if n == 0:
-        return np.zeros(0, dtype=bool)
-    peak = int(np.abs(values).max())
-    if peak * n < 2**62:
-        total = int(values.sum())
-        scaled = values * n
-    else:  # Python integers never overflow; only reached with absurd sums
-        values = values.astype(object)
-        total = sum(values)
+@dataclass(frozen=True)
+class Thresholds:
+    """The brand-wide part of SPEC §3 for one as_of: the population P's size, the sums behind
+    the R/F/M means and the membership cut-offs, each the (monetary cents, id) of the fan at
+    rank ⌈n/10⌉, ⌈n/4⌉ and ⌈n/2⌉. Stored with each run, so that a fan relabelled live after a
+    sale is classified exactly as the run would have classified her among the same population.
+    """
+
+    n: int = 0
+    recency_days_sum: int = 0
+    frequency_sum: int = 0
+    monetary_cents_sum: int = 0
+    membership_cuts: tuple[tuple[int, int], ...] = ()
+
+    def as_json(self) -> dict:
+        return {**asdict(self), "membership_cuts": [list(cut) for cut in self.membership_cuts]}
+
+    @classmethod
+    def from_json(cls, data: dict) -> Thresholds | None:
+        """The stored thresholds, or None for a run that recorded none (before live labels)."""
+        if not data:
+            return None
+        cuts = tuple(tuple(int(v) for v in cut) for cut in data.get("membership_cuts", ()))
+        return cls(
+            n=int(data["n"]),
+            recency_days_sum=int(data["recency_days_sum"]),
+            frequency_sum=int(data["frequency_sum"]),
+            monetary_cents_sum=int(data["monetary_cents_sum"]),
+            membership_cuts=cuts,
+        )
+
+
+def _overflows(values: np.ndarray, n: int) -> bool:
+    """Whether value · n (or Σ value over n rows) could leave int64."""
+    return len(values) > 0 and int(np.abs(values).max()) * max(n, 1) >= 2**62
+
+
+def _total(values: np.ndarray) -> int:
+    if _overflows(values, len(values)):
+        return int(values.astype(object).sum())  # Python integers never overflow
+    return int(values.sum())
+
+
+def _is_high(values: np.ndarray, *, n: int, total: int, greater: bool) -> np.ndarray:
+    """value · n > Σ value (or < when not `greater`), exactly, with P's n and Σ."""
+    if _overflows(values, n) or abs(total) >= 2**62:  # Python integers: only with absurd sums
+        scaled = values.astype(object) * n
+    else:
         scaled = values * n
     return np.asarray(scaled > total if greater else scaled < total, dtype=bool)
+
+
+def _membership_cuts(monetary: np.ndarray, ids: np.ndarray) -> tuple[tuple[int, int], ...]:
+    """(monetary, id) of the fans at ranks ⌈n/10⌉, ⌈n/4⌉, ⌈n/2⌉ (by monetary desc, id asc)."""
+    n = len(ids)
+    order = np.lexsort((ids, -monetary))
+    ranks = (_ceil_div(n, 10), _ceil_div(n, 4), _ceil_div(n, 2))
+    return tuple((int(monetary[order[k - 1]]), int(ids[order[k - 1]])) for k in ranks)
+
+
+def _within(monetary: np.ndarray, ids: np.ndarray, cut: tuple[int, int]) -> np.ndarray:
+    """Whether each fan ranks at or above the fan of `cut` (ties in money: the lower id first)."""
+    cut_monetary, cut_id = cut
+    return (monetary > cut_monetary) | ((monetary == cut_monetary) & (ids <= cut_id))
 
 
 def _ceil_div(a: int, b: int) -> int:
     return -(-a // b)
 
 
-def classify(inputs: pd.DataFrame, *, as_of: date, red_min_spend: Decimal) -> pd.DataFrame:
+def classify(
+    inputs: pd.DataFrame,
+    *,
+    as_of: date,
+    red_min_spend: Decimal,
+    thresholds: Thresholds | None = None,
+) -> pd.DataFrame:
     """Every computed label of every fan in `inputs` for `as_of` (SPEC §3).
 
     Returns OUTPUT_COLUMNS in the input's row order; the label columns are Categoricals over
-    CATEGORIES ('' means "no label"); missing metrics are <NA>/NaT. The population P of the RFM means and the membership ranks is every row with a
-    sale on or before `as_of`, so pass all fans of the brand even when writing only some.
+    CATEGORIES ('' means "no label"); missing metrics are <NA>/NaT; `attrs["thresholds"]` holds
+    the Thresholds used. Without `thresholds` they are P's: every row with a sale on or before
+    `as_of`, so pass all fans of the brand even when writing only some. With `thresholds`
+    (a live relabel: a few fans against the last run's P) each row is classified on its own.
     """
     frame = inputs  # read by position (to_numpy): no copy of the whole frame
     count = len(frame)
@@ -135,32 +197,39 @@ def classify(inputs: pd.DataFrame, *, as_of: date, red_min_spend: Decimal) -> pd
     monetary = np.maximum(sales - refunds, 0)
     recency = np.where(buyer, as_of_day - np.nan_to_num(last_day, nan=as_of_day), 0).astype("int64")
 
+    p_index = np.flatnonzero(buyer)
+    if thresholds is None:
+        thresholds = Thresholds(
+            n=len(p_index),
+            recency_days_sum=_total(recency[p_index]),
+            frequency_sum=_total(frequency[p_index]),
+            monetary_cents_sum=_total(monetary[p_index]),
+            membership_cuts=(
+                _membership_cuts(monetary[p_index], ids[p_index]) if len(p_index) else ()
+            ),
+        )
+
     # Integer codes into the category lists (0 = '' = no label), turned into Categoricals at the
     # end: comparisons on small ints instead of strings, and the writer can stage the codes.
     segment = np.zeros(count, dtype="int8")
     stage = np.zeros(count, dtype="int8")
     membership = np.zeros(count, dtype="int8")
     rhythm = np.zeros(count, dtype="int8")
-    p_index = np.flatnonzero(buyer)
-    n = len(p_index)
-    if n:
-        r_high = _is_high(recency[p_index], greater=False)
-        f_high = _is_high(frequency[p_index], greater=True)
-        m_high = _is_high(monetary[p_index], greater=True)
+    n = thresholds.n
+    if len(p_index) and n:
+        r_high = _is_high(recency[p_index], n=n, total=thresholds.recency_days_sum, greater=False)
+        f_high = _is_high(frequency[p_index], n=n, total=thresholds.frequency_sum, greater=True)
+        m_high = _is_high(monetary[p_index], n=n, total=thresholds.monetary_cents_sum, greater=True)
         segment[p_index] = 1 + r_high * 4 + f_high * 2 + m_high * 1
 
         r = recency[p_index]
         stage[p_index] = 1 + (r > 90).astype("int8") + (r > 180) + (r > 365)
 
-        # Membership: rank by monetary desc, then id asc; position i is 1-based.
-        order = np.lexsort((ids[p_index], -monetary[p_index]))
-        position = np.empty(n, dtype="int64")
-        position[order] = np.arange(1, n + 1)
-        membership[p_index] = (
-            1
-            + (position > _ceil_div(n, 10)).astype("int8")
-            + (position > _ceil_div(n, 4))
-            + (position > _ceil_div(n, 2))
+        # Membership: the top ⌈n/10⌉ by monetary desc, then id asc, are supreme VIPs, down to
+        # ⌈n/4⌉ VIPs, ⌈n/2⌉ seniors, the rest regulars.
+        money, fan = monetary[p_index], ids[p_index]
+        membership[p_index] = 1 + sum(
+            (~_within(money, fan, cut)).astype("int8") for cut in thresholds.membership_cuts
         )
 
         # Rhythm: mean gap (last − first)/(k − 1) ≤ limit ⇔ (last − first) ≤ limit·(k − 1).
@@ -180,7 +249,7 @@ def classify(inputs: pd.DataFrame, *, as_of: date, red_min_spend: Decimal) -> pd
         default=1,
     ).astype("int8")
 
-    return pd.DataFrame(
+    labels = pd.DataFrame(
         {
             "customer_id": ids,
             "recency_days": pd.arrays.IntegerArray(recency, ~buyer),
@@ -189,6 +258,11 @@ def classify(inputs: pd.DataFrame, *, as_of: date, red_min_spend: Decimal) -> pd
             "lifetime_sales": lifetime,
             "first_sale": pd.to_datetime(frame["first_sale"]).dt.normalize().to_numpy(),
             "last_sale": pd.to_datetime(frame["last_sale"]).dt.normalize().to_numpy(),
+            "window_first_sale": pd.to_datetime(frame["window_first_sale"])
+            .dt.normalize()
+            .to_numpy(),
+            "window_sales_cents": sales,
+            "window_refund_cents": refunds,
             "apple": pd.Categorical.from_codes(apple, categories=APPLES),
             "rfm_segment": pd.Categorical.from_codes(segment, categories=SEGMENTS),
             "r_stage": pd.Categorical.from_codes(stage, categories=STAGES),
@@ -197,3 +271,5 @@ def classify(inputs: pd.DataFrame, *, as_of: date, red_min_spend: Decimal) -> pd
         },
         copy=False,
     )
+    labels.attrs["thresholds"] = thresholds
+    return labels

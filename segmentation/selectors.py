@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from itertools import islice
 from zoneinfo import ZoneInfo
@@ -10,7 +11,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, QuerySet, Sum
 
 from customers.models import Customer, CustomerLabels, Order, Store
@@ -51,6 +52,17 @@ FAN_COLUMNS = [
     ("old_labels_key", "int64"),
     ("old_remark_key", "int64"),
 ]
+# The aggregates her labels row holds (as of the run that wrote it; day numbers, MISSING for no
+# date): an incremental run takes them for every fan whose orders did not move.
+STORED_AGGREGATE_COLUMNS = [
+    ("stored_last_sale", "int32"),
+    ("stored_first_sale", "int32"),
+    ("stored_window_first_sale", "int32"),
+    ("stored_frequency", "int64"),
+    ("stored_lifetime_sales", "int64"),
+    ("stored_window_sales_cents", "int64"),
+    ("stored_window_refund_cents", "int64"),
+]
 
 
 # --- relabel inputs ---------------------------------------------------------------------------
@@ -73,10 +85,22 @@ def cutoffs(*, as_of: date) -> dict:
     return {"end": adapt(end), "window_start": adapt(window_start)}
 
 
-def aggregate_sql(*, vendor: str, store_ids: list[int] | None = None) -> str:
+def _ids(values) -> str:
+    """An SQL list of integers ('NULL' for none: `IN (NULL)` matches nothing)."""
+    return ",".join(str(int(i)) for i in values) or "NULL"
+
+
+def aggregate_sql(
+    *,
+    vendor: str,
+    store_ids: list[int] | None = None,
+    customer_ids=None,
+    touched: Touched | None = None,
+) -> str:
     """One GROUP BY over the orders: a row per fan with a sale before the cutoff (AGGREGATE_COLUMNS).
 
-    Parameters: %(end)s, %(window_start)s. Kept as close to a bare GROUP BY as the rules allow
+    Parameters: %(end)s, %(window_start)s. `store_ids` / `customer_ids`: only those fans.
+    Kept as close to a bare GROUP BY as the rules allow
     (measured at 10M orders: 0.3 s above it): instants stay instants (local dates are taken in
     pandas, per buyer rather than per order), money is summed as stored and scaled per buyer,
     and the window's last sale is the last sale when that falls in the window (`_dated`).
@@ -104,8 +128,14 @@ def aggregate_sql(*, vendor: str, store_ids: list[int] | None = None) -> str:
 
     scope = ""
     if store_ids is not None:
-        ids = ",".join(str(int(i)) for i in store_ids) or "NULL"
-        scope = f" AND o.customer_id IN (SELECT id FROM {customer_table} WHERE store_id IN ({ids}))"
+        scope = (
+            f" AND o.customer_id IN (SELECT id FROM {customer_table} "
+            f"WHERE store_id IN ({_ids(store_ids)}))"
+        )
+    if customer_ids is not None:
+        scope += f" AND o.customer_id IN ({_ids(customer_ids)})"
+    if touched is not None:
+        scope += f" AND o.customer_id IN ({touched.sql})"
     return f"""
         SELECT o.customer_id AS customer_id,
                {instant(f"MAX(o.paid_at) FILTER (WHERE {sale})")} AS last_sale_at,
@@ -129,18 +159,21 @@ def _day_number(vendor: str, expr: str) -> str:
     return f"CAST(julianday({expr}) - 2440587.5 AS INTEGER)"
 
 
-def fans_sql(*, vendor: str, store_ids: list[int] | None = None) -> str:
-    """Every fan (FAN_COLUMNS) with her labels row, all integers, in id order: one merge of
-    the two tables' primary keys.
+def fans_sql(*, vendor: str, store_ids: list[int] | None = None, customer_ids=None) -> str:
+    """Every fan (FAN_COLUMNS, STORED_AGGREGATE_COLUMNS) with her labels row, all integers, in
+    id order: one merge of the two tables' primary keys.
 
     Names are hashed in the database (`hashtextextended`, registered on SQLite by
     segmentation.apps) and read only for the fans whose remark names are rebuilt.
     """
     customers = Customer._meta.db_table
     labels = CustomerLabels._meta.db_table
-    where = ""
+    scopes = []
     if store_ids is not None:
-        where = "WHERE c.store_id IN (" + (",".join(str(int(i)) for i in store_ids) or "NULL") + ")"
+        scopes.append(f"c.store_id IN ({_ids(store_ids)})")
+    if customer_ids is not None:
+        scopes.append(f"c.id IN ({_ids(customer_ids)})")
+    where = ("WHERE " + " AND ".join(scopes)) if scopes else ""
 
     def integer(expr: str, column: str, kind: str) -> str:
         return f"CAST(COALESCE({expr}, {MISSING}) AS {kind}) AS {column}"
@@ -154,7 +187,14 @@ def fans_sql(*, vendor: str, store_ids: list[int] | None = None) -> str:
                {integer("c.referrer_id", "referrer_id", "BIGINT")},
                CAST(CASE WHEN l.customer_id IS NULL THEN 0 ELSE 1 END AS SMALLINT) AS has_labels,
                CAST(COALESCE(l.labels_key, 0) AS BIGINT) AS old_labels_key,
-               CAST(COALESCE(l.remark_key, 0) AS BIGINT) AS old_remark_key
+               CAST(COALESCE(l.remark_key, 0) AS BIGINT) AS old_remark_key,
+               {integer(_day_number(vendor, "l.last_sale"), "stored_last_sale", "INTEGER")},
+               {integer(_day_number(vendor, "l.first_sale"), "stored_first_sale", "INTEGER")},
+               {integer(_day_number(vendor, "l.window_first_sale"), "stored_window_first_sale", "INTEGER")},
+               {integer("l.frequency", "stored_frequency", "BIGINT")},
+               {integer("l.lifetime_sales", "stored_lifetime_sales", "BIGINT")},
+               {integer("l.window_sales_cents", "stored_window_sales_cents", "BIGINT")},
+               {integer("l.window_refund_cents", "stored_window_refund_cents", "BIGINT")}
           FROM {customers} c
           LEFT JOIN {labels} l ON l.customer_id = c.id
           {where}
@@ -194,16 +234,111 @@ def _read_aggregates(sql: str, params: dict, *, as_of: date) -> pd.DataFrame:
     return pd.DataFrame({k: pd.Series(v).to_numpy() for k, v in out.items()}, copy=False)
 
 
-def buyer_aggregates(*, as_of: date, store_ids: list[int] | None = None) -> pd.DataFrame:
-    """One row per fan with a sale on or before `as_of` (classify's aggregate inputs), one GROUP BY."""
-    sql = aggregate_sql(vendor=connection.vendor, store_ids=store_ids)
-    return _read_aggregates(sql, cutoffs(as_of=as_of), as_of=as_of)
+def buyer_aggregates(
+    *,
+    as_of: date,
+    store_ids: list[int] | None = None,
+    customer_ids=None,
+    touched: Touched | None = None,
+) -> pd.DataFrame:
+    """One row per fan with a sale on or before `as_of` (classify's aggregate inputs), one
+    GROUP BY; of `store_ids`' fans, of `customer_ids`, or of the `touched` fans only."""
+    sql = aggregate_sql(
+        vendor=connection.vendor, store_ids=store_ids, customer_ids=customer_ids, touched=touched
+    )
+    params = cutoffs(as_of=as_of) | (touched.params if touched else {})
+    return _read_aggregates(sql, params, as_of=as_of)
 
 
-def fan_rows(*, store_ids: list[int] | None = None) -> pd.DataFrame:
-    """Every fan (of `store_ids`) with what classifying, remark keys and the diff need (FAN_COLUMNS)."""
-    sql = fans_sql(vendor=connection.vendor, store_ids=store_ids)
-    return bulk.read_frame(sql, {}, FAN_COLUMNS)
+def fan_rows(*, store_ids: list[int] | None = None, customer_ids=None) -> pd.DataFrame:
+    """Every fan (of `store_ids`, or `customer_ids`) with what classifying, remark keys and the
+    diff need (FAN_COLUMNS) and her stored aggregates (STORED_AGGREGATE_COLUMNS)."""
+    sql = fans_sql(vendor=connection.vendor, store_ids=store_ids, customer_ids=customer_ids)
+    return bulk.read_frame(sql, {}, FAN_COLUMNS + STORED_AGGREGATE_COLUMNS)
+
+
+def _dates_of_day_numbers(days: np.ndarray) -> np.ndarray:
+    """Day numbers (MISSING for none) as midnight datetime64[ns] (NaT for none)."""
+    out = (_EPOCH_DAY + days.astype("int64").astype("timedelta64[D]")).astype("datetime64[ns]")
+    out[days == MISSING] = np.datetime64("NaT")
+    return out
+
+
+_EPOCH_DAY = np.datetime64("1970-01-01", "D")
+
+
+def stored_aggregates(fans: pd.DataFrame, *, as_of: date) -> pd.DataFrame:
+    """`buyer_aggregates` as the labels rows hold them: one row per fan of `fans` whose row
+    records a sale. Exact for `as_of` for every fan none of whose orders entered or left the
+    window since the run that wrote the row (`touched_fans`)."""
+    buyers = fans[fans["stored_lifetime_sales"].to_numpy() > 0]
+    last_sale = _dates_of_day_numbers(buyers["stored_last_sale"].to_numpy())
+    window_start = np.datetime64(as_of - timedelta(days=WINDOW_DAYS - 1), "ns")
+    out = {
+        "customer_id": buyers["customer_id"].to_numpy(dtype="int64"),
+        "last_sale": last_sale,
+        "first_sale": _dates_of_day_numbers(buyers["stored_first_sale"].to_numpy()),
+        "window_first_sale": _dates_of_day_numbers(buyers["stored_window_first_sale"].to_numpy()),
+        "window_last_sale": np.where(last_sale >= window_start, last_sale, np.datetime64("NaT")),
+    }
+    for column in ("frequency", "lifetime_sales", "window_sales_cents", "window_refund_cents"):
+        out[column] = buyers[f"stored_{column}"].to_numpy(dtype="int64")
+    return pd.DataFrame(out, copy=False)
+
+
+def order_high_water() -> int:
+    """The largest order id (0 for none): every order above it is new to the next run.
+
+    On PostgreSQL a SHARE lock first waits for the order writes in flight (an id is drawn before
+    its row commits) and holds new ones back for that instant: no order at or below the high
+    water can commit after it was read."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(f"LOCK TABLE {Order._meta.db_table} IN SHARE MODE")
+        cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {Order._meta.db_table}")
+        return int(cursor.fetchone()[0])
+
+
+@dataclass(frozen=True)
+class Touched:
+    """The fans whose aggregates may differ from what a run stored (`touched_scope`)."""
+
+    params: dict
+
+    @property
+    def sql(self) -> str:
+        """A subquery of their ids (with repeats), on `params`."""
+        return f"""
+            SELECT t.customer_id FROM {Order._meta.db_table} t
+             WHERE (t.id > %(since_high_water)s AND t.id <= %(high_water)s)
+                OR (t.paid_at >= %(left_from)s AND t.paid_at < %(left_to)s)
+                OR (t.paid_at >= %(arrived_from)s AND t.paid_at < %(arrived_to)s)
+        """
+
+
+def touched_scope(*, since: RelabelRun, as_of: date, high_water: int) -> Touched:
+    """Fans with an order written after run `since` (an id above its high water, up to
+    `high_water`), a sale or refund of the days that left the window, or an order dated in the
+    days between the two runs' cut-offs (dated ahead when it was written). Orders are append-only
+    (a correction is a refund), so every other fan's aggregates are those `since` stored."""
+    before, now = cutoffs(as_of=since.as_of), cutoffs(as_of=as_of)
+    return Touched(
+        {
+            "since_high_water": since.order_high_water,
+            "high_water": high_water,
+            "left_from": before["window_start"],
+            "left_to": now["window_start"],
+            "arrived_from": before["end"],
+            "arrived_to": now["end"],
+        }
+    )
+
+
+def touched_fans(touched: Touched) -> np.ndarray:
+    """The ids of `touched_scope`'s fans."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT DISTINCT customer_id FROM ({touched.sql}) x", touched.params)
+        return np.array([row[0] for row in cursor.fetchall()], dtype="int64")
 
 
 def name_hashes(customer_ids) -> dict[int, int]:

@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from datetime import date, timedelta
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -185,13 +186,23 @@ def _store_ids(store_codes: list[str] | None) -> list[int] | None:
 
 
 def compute_labels(
-    *, as_of: date, inputs: pd.DataFrame, store_ids: list[int] | None, timer: Timer
+    *,
+    as_of: date,
+    inputs: pd.DataFrame,
+    store_ids: list[int] | None,
+    timer: Timer,
+    thresholds: rules.Thresholds | None = None,
 ) -> pd.DataFrame:
-    """Classify every fan of `inputs` (the whole brand), keep `store_ids`' fans, add remark names."""
+    """Classify every fan of `inputs` (the whole brand, or a few against `thresholds`), keep
+    `store_ids`' fans, add remark names. `attrs["thresholds"]`: the thresholds used."""
     with timer.phase("classify"):
         labels = rules.classify(
-            inputs[rules.INPUT_COLUMNS], as_of=as_of, red_min_spend=settings.APPLE_RED_MIN_SPEND
+            inputs[rules.INPUT_COLUMNS],
+            as_of=as_of,
+            red_min_spend=settings.APPLE_RED_MIN_SPEND,
+            thresholds=thresholds,
         )
+        thresholds = labels.attrs["thresholds"]
         fan_columns = {name: inputs[name].to_numpy() for name, _ in selectors.FAN_COLUMNS[1:]}
         labels = _side_by_side(labels, fan_columns)
         if store_ids is not None:
@@ -199,6 +210,7 @@ def compute_labels(
     with timer.phase("remarks"):
         remarks = remark_names.remark_names(labels)
         labels = _side_by_side(labels, {name: remarks[name].to_numpy() for name in remarks})
+    labels.attrs["thresholds"] = thresholds
     return labels
 
 
@@ -278,6 +290,7 @@ def write_labels(
             run.rows_written = len(rows)
             run.change_counts = change_counts
             run.label_counts = switch.label_counts(labels)
+            run.thresholds = labels.attrs["thresholds"].as_json()
             run.finished_at = timezone.now()
             run.save()
     run.timings = {**timer.timings, "total": timer.total()}
@@ -295,7 +308,13 @@ def _fans_on_own_connection() -> tuple[pd.DataFrame, float]:
         connection.close()
 
 
-def _read_inputs(*, aggregates: Callable[[], pd.DataFrame], timer: Timer) -> pd.DataFrame:
+def _read_inputs(
+    *,
+    aggregates: Callable[[], pd.DataFrame],
+    timer: Timer,
+    as_of: date,
+    touched: Callable[[], np.ndarray] | None = None,
+) -> pd.DataFrame:
     """The buyers' aggregates and every fan, combined.
 
     On PostgreSQL outside a transaction the fans are read on a second connection while the
@@ -313,11 +332,32 @@ def _read_inputs(*, aggregates: Callable[[], pd.DataFrame], timer: Timer) -> pd.
                 fans, seconds = pending.result()
         timer.timings["fans (alongside)"] = seconds
         job.checkpoint("fans")
-        return selectors.combine(fans, buyers)
-    with timer.phase("aggregate"), job.job_transaction():
-        buyers = aggregates()
-    with timer.phase("fans"):
-        return selectors.combine(selectors.fan_rows(), buyers)
+    else:
+        with timer.phase("aggregate"), job.job_transaction():
+            buyers = aggregates()
+        with timer.phase("fans"):
+            fans = selectors.fan_rows()
+    if touched is not None:
+        with timer.phase("stored"):
+            buyers = _with_stored_aggregates(fans, buyers, touched(), as_of=as_of)
+    return selectors.combine(fans, buyers)
+
+
+def _with_stored_aggregates(
+    fans: pd.DataFrame, fresh: pd.DataFrame, touched: np.ndarray, *, as_of: date
+) -> pd.DataFrame:
+    """An incremental run's aggregates: the `touched` fans' `fresh` ones (read from their
+    orders; none for a touched fan without a sale by as_of) and every other fan's stored ones.
+
+    A fan without a labels row has nothing stored: her orders are read (normally nobody)."""
+    ids = fans["customer_id"].to_numpy()
+    missing = ids[(fans["has_labels"].to_numpy() == 0) & ~np.isin(ids, touched)]
+    parts = [fresh]
+    if len(missing):
+        parts.append(selectors.buyer_aggregates(as_of=as_of, customer_ids=missing))
+    stored = selectors.stored_aggregates(fans, as_of=as_of)
+    parts.append(stored[~np.isin(stored["customer_id"].to_numpy(), touched)])
+    return pd.concat(parts, ignore_index=True)
 
 
 def run_pipeline(
@@ -327,15 +367,69 @@ def run_pipeline(
     store_ids: list[int] | None,
     timer: Timer,
     aggregates: Callable[[], pd.DataFrame],
+    touched: Callable[[], np.ndarray] | None = None,
+    drift_since: RelabelRun | None = None,
 ) -> RelabelRun:
-    """aggregate → fans → classify → remarks → stage → switch; the caller holds the lock."""
+    """aggregate → fans → classify → remarks → stage → switch; the caller holds the lock.
+
+    `touched` (an incremental run): the ids of the fans `aggregates` reads; every other fan's
+    aggregates come from her labels row.
+    `drift_since` (a full run): compare every untouched fan's stored aggregates with her orders
+    and record the fans that differed in `run.drift` (the run's rows repair them).
+    """
     try:
-        inputs = _read_inputs(aggregates=aggregates, timer=timer)
+        inputs = _read_inputs(aggregates=aggregates, timer=timer, as_of=as_of, touched=touched)
+        if drift_since is not None:
+            with timer.phase("drift"):
+                run.drift = _drift(
+                    inputs, since=drift_since, as_of=as_of, high_water=run.order_high_water
+                )
         labels = compute_labels(as_of=as_of, inputs=inputs, store_ids=store_ids, timer=timer)
         del inputs
         return write_labels(run=run, as_of=as_of, labels=labels, timer=timer, store_ids=store_ids)
     except Exception as exc:  # recorded, never half-applied
         return fail_run(run, exc, timer)
+
+
+DRIFT_SAMPLE = 20
+
+
+def _drift(inputs: pd.DataFrame, *, since: RelabelRun, as_of: date, high_water: int) -> dict:
+    """The fans whose stored aggregates differ from their orders although none of their orders
+    moved since run `since`: what an incremental night would have got wrong (a write around
+    the order service). {"fans": count, "sample": first ids}."""
+    fans = inputs[[name for name, _ in selectors.FAN_COLUMNS + selectors.STORED_AGGREGATE_COLUMNS]]
+    expected = selectors.combine(fans, selectors.stored_aggregates(fans, as_of=as_of))
+    touched = selectors.touched_fans(
+        selectors.touched_scope(since=since, as_of=as_of, high_water=high_water)
+    )
+    differs = np.zeros(len(inputs), dtype=bool)
+    for column in ("frequency", "lifetime_sales", "window_sales_cents", "window_refund_cents",
+                   "last_sale", "first_sale", "window_first_sale"):  # fmt: skip
+        now, stored = inputs[column].to_numpy(), expected[column].to_numpy()
+        same = now == stored
+        if now.dtype.kind == "M":
+            same |= np.isnat(now) & np.isnat(stored)
+        differs |= ~same
+    ids = inputs["customer_id"].to_numpy()
+    drifted = differs & (inputs["has_labels"].to_numpy() == 1) & ~np.isin(ids, touched)
+    if drifted.any():
+        logger.warning("relabel --full: %s fans' stored aggregates had drifted", drifted.sum())
+        # Their rows' keys match what the job last wrote, not what they hold: rewrite them.
+        inputs["old_labels_key"] = np.where(drifted, 0, inputs["old_labels_key"].to_numpy())
+    sample = ids[drifted][:DRIFT_SAMPLE]
+    return {"fans": int(drifted.sum()), "sample": [int(i) for i in sample]}
+
+
+def _incremental_base(*, as_of: date, store_ids: list[int] | None) -> RelabelRun | None:
+    """The run whose rows an incremental read can start from: the last succeeded one, if it was
+    brand-wide and recorded its high water, for an as_of not after this one, within a window."""
+    base = selectors.last_run()
+    if store_ids is not None or base is None or base.order_high_water is None:
+        return None
+    if not (base.as_of <= as_of < base.as_of + timedelta(days=rules.WINDOW_DAYS)):
+        return None
+    return base
 
 
 def relabel(
@@ -344,8 +438,14 @@ def relabel(
     store_codes: list[str] | None = None,
     progress: Progress | None = None,
     queued_run: RelabelRun | None = None,
+    full: bool = False,
 ) -> RelabelRun:
     """Recompute every computed label for `as_of`. Safe to repeat; refuses to overlap.
+
+    - Incremental when it can be: after a brand-wide run for an earlier (or the same) as_of,
+      only the fans whose orders moved since are read from the orders (`touched_scope`); the
+      others' aggregates come from their labels rows. `full`: every order is read, and every
+      untouched fan's stored aggregates are checked against them (`RelabelRun.drift`).
 
     - One at a time: while another run holds the lock this records a `skipped` run and returns.
     - All or nothing: labels are computed into a staging table and switched in one transaction;
@@ -367,10 +467,25 @@ def relabel(
             store_ids = _store_ids(store_codes)
         except ValueError as exc:
             return fail_run(run, exc, timer)
+        base = _incremental_base(as_of=as_of, store_ids=store_ids)
+        if store_ids is None:
+            run.order_high_water = selectors.order_high_water()
+        run.mode = RelabelRun.Mode.FULL if full or base is None else RelabelRun.Mode.INCREMENTAL
+        run.save(update_fields=["order_high_water", "mode"])
+        aggregates = partial(selectors.buyer_aggregates, as_of=as_of)
+        touched = None
+        if run.mode == RelabelRun.Mode.INCREMENTAL:
+            scope = selectors.touched_scope(
+                since=base, as_of=as_of, high_water=run.order_high_water
+            )
+            aggregates = partial(selectors.buyer_aggregates, as_of=as_of, touched=scope)
+            touched = partial(selectors.touched_fans, scope)
         return run_pipeline(
             run=run,
             as_of=as_of,
             store_ids=store_ids,
             timer=timer,
-            aggregates=lambda: selectors.buyer_aggregates(as_of=as_of),
+            aggregates=aggregates,
+            touched=touched,
+            drift_since=base if full else None,
         )

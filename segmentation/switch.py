@@ -32,6 +32,9 @@ STAGE_COLUMNS = [
     ("lifetime_sales", "integer NOT NULL"),
     ("first_sale", "date"),
     ("last_sale", "date"),
+    ("window_first_sale", "date"),
+    ("window_sales_cents", "bigint NOT NULL"),
+    ("window_refund_cents", "bigint NOT NULL"),
     ("apple", "varchar(8) NOT NULL"),
     ("rfm_segment", "varchar(24) NOT NULL"),
     ("r_stage", "varchar(10) NOT NULL"),
@@ -103,16 +106,15 @@ def switch_labels(
         not in ("customer_id", "has_labels", "monetary_cents", "remarks_recomputed", *remarks)
     ]
     assignments = ", ".join(
-        [f"monetary = {money}"]
+        [f"monetary = {money}", "live_since = NULL"]
         + [f"{c} = s.{c}" for c in copied]
-        + [
-            f"{c} = CASE WHEN s.remarks_recomputed THEN s.{c} ELSE {labels}.{c} END"
-            for c in remarks
-        ]
+        + [f"{c} = CASE WHEN s.remarks_recomputed THEN s.{c} ELSE l.{c} END" for c in remarks]
     )
     columns = ["customer_id", "monetary", *copied, *remarks]
     values = ["s.customer_id", money, *(f"s.{c}" for c in copied + remarks)]
-    params = {"run": run.pk}
+    # A row a sale relabelled live since the run started is newer than the run's read: kept.
+    params = {"run": run.pk, "started": run.started_at}
+    not_live = "(l.live_since IS NULL OR l.live_since < %(started)s)"
     groups = " UNION ALL ".join(f"SELECT '{group}' AS grp" for group in CHANGE_GROUPS)
 
     def of(row: str) -> str:
@@ -125,7 +127,7 @@ def switch_labels(
     moved = (
         f"SELECT %(run)s, s.customer_id, g.grp, {of('l')}, {of('s')} FROM {STAGE_TABLE} s "
         f"JOIN {labels} l ON l.customer_id = s.customer_id CROSS JOIN ({groups}) g "
-        f"WHERE {of('l')} <> {of('s')}"
+        f"WHERE {of('l')} <> {of('s')} AND {not_live}"
     )
     with connection.cursor() as cursor:
         cursor.execute(
@@ -133,8 +135,8 @@ def switch_labels(
             params,
         )
         cursor.execute(
-            f"UPDATE {labels} SET {assignments} FROM {STAGE_TABLE} s "
-            f"WHERE {labels}.customer_id = s.customer_id",
+            f"UPDATE {labels} AS l SET {assignments} FROM {STAGE_TABLE} s "
+            f"WHERE l.customer_id = s.customer_id AND {not_live}",
             params,
         )
         job.checkpoint("switch_updated")
