@@ -216,10 +216,18 @@ CELERY_TASK_TIME_LIMIT = 60 * 60
 CELERY_TASK_SOFT_TIME_LIMIT = 55 * 60
 CELERY_BEAT_SCHEDULE = {
     # 02:00 store time: after the POS end-of-day uploads, long before guides start their shift.
+    # Monday to Saturday incremental (the fans whose orders moved); Sunday every order is read
+    # again and any drift of the stored aggregates is repaired and reported (RelabelRun.drift).
     "segmentation-relabel-nightly": {
         "task": "segmentation.tasks.relabel",
-        "schedule": crontab(hour=2, minute=0),
+        "schedule": crontab(hour=2, minute=0, day_of_week="1-6"),
         "options": {"expires": 3 * 60 * 60},  # not started within 3 h: the next night covers it
+    },
+    "segmentation-relabel-weekly-full": {
+        "task": "segmentation.tasks.relabel",
+        "schedule": crontab(hour=2, minute=0, day_of_week="0"),
+        "kwargs": {"full": True},
+        "options": {"expires": 3 * 60 * 60},
     },
     # 03:00 store time: after the POS uploads, tag participants of running events who bought.
     "campaigns-event-tags-nightly": {

@@ -57,8 +57,9 @@ def queue_distributed_relabel(*, as_of: date, parts: int = 4) -> RelabelRun:
     retry_backoff=True,
     max_retries=3,
 )
-def relabel(as_of: str | None = None, run_id: int | None = None) -> int:
-    """Nightly entry point (beat, 02:00 local): relabel every fan for `as_of` (default today).
+def relabel(as_of: str | None = None, run_id: int | None = None, full: bool = False) -> int:
+    """Nightly entry point (beat, 02:00 local): relabel every fan for `as_of` (default today);
+    `full`: from every order, with the drift check (beat, Sundays).
 
     `run_id` names a run queued by `queue_relabel` (API, HQ page). Returns the RelabelRun id. A
     run while another holds the lock is recorded as skipped; a queued run that is delivered
@@ -66,11 +67,11 @@ def relabel(as_of: str | None = None, run_id: int | None = None) -> int:
     """
     day = date.fromisoformat(as_of) if as_of else timezone.localdate()
     if run_id is None:
-        return services.relabel(as_of=day).pk
+        return services.relabel(as_of=day, full=full).pk
     queued = RelabelRun.objects.filter(pk=run_id, status=RelabelRun.Status.QUEUED).first()
     if queued is None:
         return run_id
-    return services.relabel(as_of=day, queued_run=queued).pk
+    return services.relabel(as_of=day, queued_run=queued, full=full).pk
 
 
 @shared_task(

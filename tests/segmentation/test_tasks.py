@@ -19,15 +19,22 @@ def test_the_task_is_registered_under_its_stable_name():
 def test_the_beat_schedule_runs_the_relabel_nightly_at_two():
     entry = settings.CELERY_BEAT_SCHEDULE["segmentation-relabel-nightly"]
     assert entry["task"] == "segmentation.tasks.relabel"
-    assert entry["schedule"] == crontab(hour=2, minute=0)
+    assert entry["schedule"] == crontab(hour=2, minute=0, day_of_week="1-6")
     assert settings.CELERY_TIMEZONE == settings.TIME_ZONE
+
+
+def test_the_beat_schedule_reads_every_order_on_sunday_nights():
+    entry = settings.CELERY_BEAT_SCHEDULE["segmentation-relabel-weekly-full"]
+    assert entry["task"] == "segmentation.tasks.relabel"
+    assert entry["schedule"] == crontab(hour=2, minute=0, day_of_week="0")
+    assert entry["kwargs"] == {"full": True}
 
 
 def test_the_task_parses_an_iso_date_and_calls_the_service():
     run = RelabelRun(pk=41, as_of=date(2026, 3, 1))
     with mock.patch("segmentation.services.relabel", return_value=run) as service:
         assert tasks.relabel("2026-03-01") == 41
-    service.assert_called_once_with(as_of=date(2026, 3, 1))
+    service.assert_called_once_with(as_of=date(2026, 3, 1), full=False)
 
 
 def test_the_task_defaults_to_the_local_today():
@@ -36,7 +43,7 @@ def test_the_task_defaults_to_the_local_today():
         mock.patch("segmentation.tasks.timezone.localdate", return_value=date(2026, 7, 4)),
     ):
         tasks.relabel()
-    service.assert_called_once_with(as_of=date(2026, 7, 4))
+    service.assert_called_once_with(as_of=date(2026, 7, 4), full=False)
 
 
 def test_the_task_really_relabels_when_called_as_a_function(store):

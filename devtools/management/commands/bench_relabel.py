@@ -5,8 +5,10 @@ on the same server, then in a fresh child process (so peak memory is the relabel
 generator's), one process per step, times:
 - the floor: a bare `GROUP BY customer_id` over the same orders into a temp table;
 - relabel #1 (on a new database: every labels row is inserted, every remark name computed);
-- relabel #2 for the next day, after a day of POS sales arrived (the nightly case: only rows
-  whose labels moved are rewritten), phase by phase;
+- relabel #2 for the next day, after a day of POS sales arrived (the nightly case: only the
+  fans whose orders moved are read from the orders, only rows whose labels moved rewritten);
+- relabel #3 for that day again with `full=True` (the weekly recompute from every order, with
+  the drift check), each phase by phase;
 and prints each step's peak memory, client CPU time, the load average and the ratio of the
 relabel to the floor. Drops the database unless `--keep` (or `--reuse`: measure a kept one).
 """
@@ -83,7 +85,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--database", default=BENCH_DB, help=f"scratch database (default {BENCH_DB})"
         )
-        parser.add_argument("--measure", choices=["floor", "first", "second"], help="(internal)")
+        parser.add_argument(
+            "--measure", choices=["floor", "first", "second", "full"], help="(internal)"
+        )
         parser.add_argument("--floor", type=float, default=0.0, help="(internal) floor in seconds")
 
     def handle(self, *args, **options) -> None:
@@ -136,7 +140,7 @@ class Command(BaseCommand):
             self.stdout.flush()
             env = {**os.environ, "DATABASE_URL": self._bench_url(), "DEBUG": "1"}
             floor = 0.0
-            for step in ("floor", "first", "second"):
+            for step in ("floor", "first", "second", "full"):
                 command = [sys.executable, sys.argv[0], "bench_relabel", "--measure", step]
                 command += ["--today", options["today"].isoformat(), "--floor", str(floor)]
                 result = subprocess.run(
@@ -235,14 +239,16 @@ class Command(BaseCommand):
             )
             self.stdout.write(f"FLOOR {min(floors):.3f}")
             return
-        as_of = today if step == "first" else today + timedelta(days=1)
+        as_of = today if step == "first" else today + timedelta(days=1)  # second and full
         if step == "second":
             self.add_next_day_sales(as_of)
             with connection.cursor() as cursor:  # as the last night's autovacuum would have
                 cursor.execute("VACUUM ANALYZE segmentation_customerlabels")
         kind = "nightly" if StoreLabelling.objects.exists() else "first: every row inserted"
+        if step == "full":
+            kind = "weekly: every order read, drift checked"
         started = time.perf_counter()
-        run = relabel(as_of=as_of)
+        run = relabel(as_of=as_of, full=step == "full")
         total = time.perf_counter() - started
         if run.status != RelabelRun.Status.SUCCEEDED:
             raise CommandError(f"relabel: {run.status} {run.error}")
@@ -252,6 +258,6 @@ class Command(BaseCommand):
         self.stdout.write(
             f"relabel as of {as_of} ({kind}): {total:6.2f} s = {total / floor:4.2f} × floor"
             f"  [{phases}]  {run.fans_labelled:,} fans, {run.rows_written:,} rows written,"
-            f" {changed:,} changes;"
+            f" {changed:,} changes, mode {run.mode}, drift {run.drift.get('fans', 0)};"
             f" client CPU {usage.ru_utime + usage.ru_stime:.1f} s, peak RSS {_peak_mb():,.0f} MB; {load}"
         )

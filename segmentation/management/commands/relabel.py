@@ -1,4 +1,5 @@
-"""`python manage.py relabel [--as-of YYYY-MM-DD] [--store CODE]`: recompute every computed label."""
+"""`python manage.py relabel [--as-of YYYY-MM-DD] [--store CODE] [--full]`: recompute every
+computed label."""
 
 from __future__ import annotations
 
@@ -37,6 +38,12 @@ class Command(BaseCommand):
             help="only write this store's fans (repeatable); statistics still cover the brand",
         )
 
+        parser.add_argument(
+            "--full",
+            action="store_true",
+            help="read every order (not only the fans whose orders moved) and repair any drift",
+        )
+
     def handle(self, *args, **options) -> None:
         as_of = options["as_of"] or timezone.localdate()
         self.stdout.write(f"relabel as of {as_of}")
@@ -44,7 +51,9 @@ class Command(BaseCommand):
         def progress(phase: str, seconds: float) -> None:
             self.stdout.write(f"  {phase:<10} {seconds:8.2f} s")
 
-        run = relabel(as_of=as_of, store_codes=options["stores"], progress=progress)
+        run = relabel(
+            as_of=as_of, store_codes=options["stores"], progress=progress, full=options["full"]
+        )
         if run.status == RelabelRun.Status.SKIPPED:
             raise CommandError("another relabel run is in progress; this one was skipped")
         if run.status == RelabelRun.Status.FAILED:
@@ -56,6 +65,14 @@ class Command(BaseCommand):
             )
         )
         self.stdout.write("  seconds: " + ", ".join(f"{k} {v:.2f}" for k, v in run.timings.items()))
+        self.stdout.write(f"  mode: {run.mode}")
+        if run.drift.get("fans"):
+            self.stdout.write(
+                self.style.WARNING(
+                    f"  drift: {run.drift['fans']} fans' stored aggregates differed from their"
+                    f" orders (repaired); first: {run.drift['sample']}"
+                )
+            )
         for group, counts in run.label_counts.items():
             self.stdout.write(
                 f"  {group}: " + ", ".join(f"{code} {n}" for code, n in counts.items())
