@@ -14,14 +14,13 @@ from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 
-import pandas as pd
+import numpy as np
+from django.conf import settings
 from django.utils import timezone
 
 from customers.models import CustomerLabels
 from segmentation import rules, selectors
-from segmentation.job import Timer
 from segmentation.models import LabelChange
-from segmentation.services import compute_labels
 
 WRITTEN = [
     "frequency",
@@ -37,17 +36,19 @@ WRITTEN = [
     "r_stage",
     "membership",
     "rhythm",
-    "remark_key",
-    "remark_store_account",
-    "remark_personal_account",
     "labels_key",
     "live_since",
-]
+]  # the remark names wait for the night (their key then tells the run to rebuild them)
 CHANGE_GROUPS = ["apple", "rfm_segment", "r_stage"]
 
 
-def _date(value):
-    return None if pd.isna(value) else pd.Timestamp(value).date()
+def _day(instant: datetime | None) -> float:
+    """The local day number of an instant (NaN for none)."""
+    return np.nan if instant is None else rules.day_number(timezone.localdate(instant))
+
+
+def _cents(amount: Decimal | None) -> int:
+    return 0 if amount is None else int(amount * 100)
 
 
 def relabel_fans(*, customer_ids: Iterable[int], now: datetime) -> int:
@@ -56,7 +57,7 @@ def relabel_fans(*, customer_ids: Iterable[int], now: datetime) -> int:
     Called inside the writer's transaction (`customers.signals.orders_recorded`): the fans'
     labels rows are locked first, so of two concurrent sales of one fan the second reads the
     first's order. Nothing happens before the first nightly run (there are no thresholds yet).
-    Set-based: the same few queries for one fan or a batch of them.
+    Five queries for one fan or a batch: the run, the locked rows, the aggregates, two writes.
     """
     ids = sorted({int(i) for i in customer_ids})
     run = selectors.last_run()
@@ -69,55 +70,55 @@ def relabel_fans(*, customer_ids: Iterable[int], now: datetime) -> int:
         for row in CustomerLabels.objects.select_for_update()
         .filter(customer_id__in=ids)
         .order_by("customer_id")
-        .only("customer_id", *CHANGE_GROUPS, "remark_store_account", "remark_personal_account")
+        .only("customer_id", *CHANGE_GROUPS)
     }
-    inputs = selectors.combine(
-        selectors.fan_rows(customer_ids=ids),
-        selectors.buyer_aggregates(as_of=as_of, customer_ids=ids),
-    )
-    labels = compute_labels(
-        as_of=as_of, inputs=inputs, store_ids=None, timer=Timer(), thresholds=thresholds
+    fans = list(selectors.live_aggregates(customer_ids=ids, as_of=as_of))
+    window_start = rules.day_number(as_of) - (rules.WINDOW_DAYS - 1)
+    last_day = np.array([_day(f["last_sale_at"]) for f in fans], dtype="float64")
+    codes = rules.label_codes(
+        ids=np.array([f["pk"] for f in fans], dtype="int64"),
+        leader=np.array([f["is_opinion_leader"] for f in fans], dtype=bool),
+        lifetime=np.array([f["lifetime_sales"] for f in fans], dtype="int64"),
+        frequency=np.array([f["frequency"] for f in fans], dtype="int64"),
+        sales=np.array([_cents(f["window_sales"]) for f in fans], dtype="int64"),
+        refunds=np.array([_cents(f["window_refunds"]) for f in fans], dtype="int64"),
+        last_day=last_day,
+        win_first=np.array([_day(f["window_first_sale_at"]) for f in fans], dtype="float64"),
+        win_last=np.where(last_day >= window_start, last_day, np.nan),
+        as_of_day=rules.day_number(as_of),
+        red_floor=rules.cents(settings.APPLE_RED_MIN_SPEND),
+        thresholds=thresholds,
     )
     rows, changes = [], []
-    for fan in labels.itertuples(index=False):
-        before = old.get(fan.customer_id)
+    for i, fan in enumerate(fans):
         row = CustomerLabels(
-            customer_id=fan.customer_id,
-            frequency=int(fan.frequency),
-            monetary=Decimal(int(fan.monetary_cents)) / 100,
-            lifetime_sales=int(fan.lifetime_sales),
-            first_sale=_date(fan.first_sale),
-            last_sale=_date(fan.last_sale),
-            window_first_sale=_date(fan.window_first_sale),
-            window_sales_cents=int(fan.window_sales_cents),
-            window_refund_cents=int(fan.window_refund_cents),
-            apple=fan.apple,
-            rfm_segment=fan.rfm_segment,
-            r_stage=fan.r_stage,
-            membership=fan.membership,
-            rhythm=fan.rhythm,
-            remark_key=int(fan.remark_key),
-            remark_store_account=fan.remark_store_account,
-            remark_personal_account=fan.remark_personal_account,
+            customer_id=fan["pk"],
+            frequency=fan["frequency"],
+            monetary=Decimal(int(codes.monetary[i])) / 100,
+            lifetime_sales=fan["lifetime_sales"],
+            first_sale=fan["first_sale_at"] and timezone.localdate(fan["first_sale_at"]),
+            last_sale=fan["last_sale_at"] and timezone.localdate(fan["last_sale_at"]),
+            window_first_sale=fan["window_first_sale_at"]
+            and timezone.localdate(fan["window_first_sale_at"]),
+            window_sales_cents=_cents(fan["window_sales"]),
+            window_refund_cents=_cents(fan["window_refunds"]),
+            **{group: codes.label(group, i) for group in rules.CATEGORIES},
             labels_key=None,  # not the nightly run's values: the next run rewrites the row
             live_since=now,
         )
-        if before is not None:
-            if not fan.remarks_recomputed:
-                row.remark_store_account = before.remark_store_account
-                row.remark_personal_account = before.remark_personal_account
-            changes += [
-                LabelChange(
-                    run=run,
-                    customer_id=fan.customer_id,
-                    group=group,
-                    from_code=getattr(before, group),
-                    to_code=getattr(row, group),
-                )
-                for group in CHANGE_GROUPS
-                if getattr(before, group) != getattr(row, group)
-            ]
         rows.append(row)
+        before = old.get(fan["pk"])
+        changes += [
+            LabelChange(
+                run=run,
+                customer_id=fan["pk"],
+                group=group,
+                from_code=getattr(before, group),
+                to_code=getattr(row, group),
+            )
+            for group in CHANGE_GROUPS
+            if before is not None and getattr(before, group) != getattr(row, group)
+        ]
     CustomerLabels.objects.bulk_create(
         rows, update_conflicts=True, unique_fields=["customer"], update_fields=WRITTEN
     )

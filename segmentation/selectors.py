@@ -12,7 +12,17 @@ import numpy as np
 import pandas as pd
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, QuerySet, Sum
+from django.db.models import (
+    Count,
+    DurationField,
+    ExpressionWrapper,
+    F,
+    Max,
+    Min,
+    Q,
+    QuerySet,
+    Sum,
+)
 
 from customers.models import Customer, CustomerLabels, Order, Store
 from fanops import bulk
@@ -248,6 +258,33 @@ def buyer_aggregates(
     )
     params = cutoffs(as_of=as_of) | (touched.params if touched else {})
     return _read_aggregates(sql, params, as_of=as_of)
+
+
+def live_aggregates(*, customer_ids, as_of: date):
+    """`aggregate_sql`'s aggregates of a few fans for `as_of`, with their opinion-leader mark,
+    as Python values (instants, Decimals): one query, for the live relabel of a sale, where a
+    COPY and DataFrames would cost more than the query. The property tests check it against
+    the nightly run."""
+    end = local_day_start(as_of + timedelta(days=1))
+    window_start = local_day_start(as_of - timedelta(days=WINDOW_DAYS - 1))
+    before_end = Q(orders__paid_at__lt=end)
+    sale = before_end & Q(orders__kind=Order.Kind.SALE)
+    window = Q(orders__paid_at__gte=window_start)
+    refund = before_end & window & Q(orders__kind=Order.Kind.REFUND)
+    return (
+        Customer.objects.filter(pk__in=customer_ids)
+        .order_by()
+        .values("pk", "is_opinion_leader")
+        .annotate(
+            last_sale_at=Max("orders__paid_at", filter=sale),
+            first_sale_at=Min("orders__paid_at", filter=sale),
+            window_first_sale_at=Min("orders__paid_at", filter=sale & window),
+            frequency=Count("orders", filter=sale & window),
+            lifetime_sales=Count("orders", filter=sale),
+            window_sales=Sum("orders__amount", filter=sale & window),
+            window_refunds=Sum("orders__amount", filter=refund),
+        )
+    )
 
 
 def fan_rows(*, store_ids: list[int] | None = None, customer_ids=None) -> pd.DataFrame:

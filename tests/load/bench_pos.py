@@ -38,6 +38,11 @@ def main() -> int:
         "--fans", type=int, default=5000, help="distinct phones the clients draw from"
     )
     parser.add_argument("--store", default="LOAD1")
+    parser.add_argument(
+        "--app",
+        default="fanops.wsgi:application",
+        help="the WSGI app; tests.load.floor_app:application measures the floor",
+    )
     args = parser.parse_args()
 
     import django
@@ -55,7 +60,7 @@ def main() -> int:
     keys = setup_store(code=args.store, clients=args.clients)
     run_tag = uuid.uuid4().hex[:8]
     before = Order.objects.filter(store__code=args.store).count()
-    server = Server(database_url=database_url, workers=args.workers)
+    server = Server(database_url=database_url, workers=args.workers, app=args.app)
     server.start()
     stats = {
         "lookup": [],

@@ -39,6 +39,7 @@ class Server:
 
     database_url: str
     workers: int = 4
+    app: str = "fanops.wsgi:application"  # tests.load.floor_app:application for the floor
     port: int = field(default_factory=free_port)
     log_path: Path = Path("/tmp/fanops-load-gunicorn.log")
     process: subprocess.Popen | None = None
@@ -66,7 +67,7 @@ class Server:
         self.process = subprocess.Popen(
             [
                 str(Path(sys.executable).parent / "gunicorn"),
-                "fanops.wsgi:application",
+                self.app,
                 f"--workers={self.workers}",
                 f"--bind=127.0.0.1:{self.port}",
                 "--timeout=30",
