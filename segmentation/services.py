@@ -313,7 +313,7 @@ def _read_inputs(
     aggregates: Callable[[], pd.DataFrame],
     timer: Timer,
     as_of: date,
-    touched: Callable[[], np.ndarray] | None = None,
+    touched: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """The buyers' aggregates and every fan, combined.
 
@@ -339,7 +339,7 @@ def _read_inputs(
             fans = selectors.fan_rows()
     if touched is not None:
         with timer.phase("stored"):
-            buyers = _with_stored_aggregates(fans, buyers, touched(), as_of=as_of)
+            buyers = _with_stored_aggregates(fans, buyers, touched, as_of=as_of)
     return selectors.combine(fans, buyers)
 
 
@@ -367,7 +367,7 @@ def run_pipeline(
     store_ids: list[int] | None,
     timer: Timer,
     aggregates: Callable[[], pd.DataFrame],
-    touched: Callable[[], np.ndarray] | None = None,
+    touched: np.ndarray | None = None,
     drift_since: RelabelRun | None = None,
 ) -> RelabelRun:
     """aggregate → fans → classify → remarks → stage → switch; the caller holds the lock.
@@ -400,9 +400,7 @@ def _drift(inputs: pd.DataFrame, *, since: RelabelRun, as_of: date, high_water: 
     the order service). {"fans": count, "sample": first ids}."""
     fans = inputs[[name for name, _ in selectors.FAN_COLUMNS + selectors.STORED_AGGREGATE_COLUMNS]]
     expected = selectors.combine(fans, selectors.stored_aggregates(fans, as_of=as_of))
-    touched = selectors.touched_fans(
-        selectors.touched_scope(since=since, as_of=as_of, high_water=high_water)
-    )
+    touched = selectors.touched_fans(since=since, as_of=as_of, high_water=high_water)
     differs = np.zeros(len(inputs), dtype=bool)
     for column in ("frequency", "lifetime_sales", "window_sales_cents", "window_refund_cents",
                    "last_sale", "first_sale", "window_first_sale"):  # fmt: skip
@@ -443,7 +441,7 @@ def relabel(
     """Recompute every computed label for `as_of`. Safe to repeat; refuses to overlap.
 
     - Incremental when it can be: after a brand-wide run for an earlier (or the same) as_of,
-      only the fans whose orders moved since are read from the orders (`touched_scope`); the
+      only the fans whose orders moved since are read from the orders (`selectors.touched_fans`); the
       others' aggregates come from their labels rows. `full`: every order is read, and every
       untouched fan's stored aggregates are checked against them (`RelabelRun.drift`).
 
@@ -475,11 +473,11 @@ def relabel(
         aggregates = partial(selectors.buyer_aggregates, as_of=as_of)
         touched = None
         if run.mode == RelabelRun.Mode.INCREMENTAL:
-            scope = selectors.touched_scope(
-                since=base, as_of=as_of, high_water=run.order_high_water
-            )
-            aggregates = partial(selectors.buyer_aggregates, as_of=as_of, touched=scope)
-            touched = partial(selectors.touched_fans, scope)
+            with timer.phase("touched"):
+                touched = selectors.touched_fans(
+                    since=base, as_of=as_of, high_water=run.order_high_water
+                )
+            aggregates = partial(selectors.buyer_aggregates, as_of=as_of, customer_ids=touched)
         return run_pipeline(
             run=run,
             as_of=as_of,
