@@ -408,7 +408,7 @@ class CustomerLabels(models.Model):
     last_sale = models.DateField(null=True)
     # The window's own aggregates (SPEC §3's 365 days): with the metrics above they are every
     # input of the fan's labels, so the nightly run recomputes from orders only the fans whose
-    # window or history moved (segmentation.selectors.touched_fans_sql) and reads the rest here.
+    # window or history moved (segmentation.selectors.touched_fans) and reads the rest here.
     window_first_sale = models.DateField(null=True)
     window_sales_cents = models.BigIntegerField(default=0)
     window_refund_cents = models.BigIntegerField(default=0)

@@ -51,7 +51,7 @@ class RelabelRun(models.Model):
     error = models.TextField(_("error"), blank=True)
 
     # How the inputs were read: every order ("full") or the last run's rows plus the fans whose
-    # orders moved ("incremental", segmentation.selectors.touched_fans_sql).
+    # orders moved ("incremental", segmentation.selectors.touched_fans).
     class Mode(models.TextChoices):
         FULL = "full", _("every order")
         INCREMENTAL = "incremental", _("the orders that moved")
