@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from customers.models import Customer, CustomerLabels, Order
+from customers.models import Customer, CustomerLabels, Order, PosToken
 from customers.schemas import OrderIn
 from customers.services import record_orders, update_customer
 from segmentation import live, selectors
@@ -258,3 +258,37 @@ def test_each_night_the_maintained_labels_equal_a_full_recompute(db, history, ni
                 assert labels_table() == maintained
                 transaction.set_rollback(True)
         transaction.set_rollback(True)
+
+
+def test_the_order_answer_carries_the_fans_labels_after_the_sale(
+    client, brand_relabelled_yesterday
+):
+    store = brand_relabelled_yesterday
+    fan = Customer.objects.filter(store=store).order_by("pk").first()
+    _, key = PosToken.issue(store=store, name="till")
+    body = {
+        "external_id": "ANSWER-1",
+        "customer": {"phone": fan.phone},
+        "paid_at": timezone.now().isoformat(),
+        "amount": "100.00",
+    }
+    answer = client.post(
+        "/api/v1/orders/", body, content_type="application/json", HTTP_AUTHORIZATION=f"Token {key}"
+    ).json()
+    assert answer["labels"]["apple"] == "yellow"
+    assert answer["labels"]["live_since"] is not None
+
+
+def test_the_order_answer_names_no_labels_to_another_store(client, brand_relabelled_yesterday):
+    fan = Customer.objects.filter(store=brand_relabelled_yesterday).order_by("pk").first()
+    _, key = PosToken.issue(store=make_store(), name="till elsewhere")
+    body = {
+        "external_id": "ANSWER-2",
+        "customer": {"phone": fan.phone},
+        "paid_at": timezone.now().isoformat(),
+        "amount": "100.00",
+    }
+    answer = client.post(
+        "/api/v1/orders/", body, content_type="application/json", HTTP_AUTHORIZATION=f"Token {key}"
+    ).json()
+    assert answer["customer"] is None and answer["labels"] is None
