@@ -230,21 +230,9 @@ def label_codes(
     membership = np.zeros(count, dtype="int8")
     rhythm = np.zeros(count, dtype="int8")
     n = thresholds.n
-    if len(p_index) and n:
-        r_high = _is_high(recency[p_index], n=n, total=thresholds.recency_days_sum, greater=False)
-        f_high = _is_high(frequency[p_index], n=n, total=thresholds.frequency_sum, greater=True)
-        m_high = _is_high(monetary[p_index], n=n, total=thresholds.monetary_cents_sum, greater=True)
-        segment[p_index] = 1 + r_high * 4 + f_high * 2 + m_high * 1
-
+    if len(p_index):
         r = recency[p_index]
         stage[p_index] = 1 + (r > 90).astype("int8") + (r > 180) + (r > 365)
-
-        # Membership: the top ⌈n/10⌉ by monetary desc, then id asc, are supreme VIPs, down to
-        # ⌈n/4⌉ VIPs, ⌈n/2⌉ seniors, the rest regulars.
-        money, fan = monetary[p_index], ids[p_index]
-        membership[p_index] = 1 + sum(
-            (~_within(money, fan, cut)).astype("int8") for cut in thresholds.membership_cuts
-        )
 
         # Rhythm: mean gap (last − first)/(k − 1) ≤ limit ⇔ (last − first) ≤ limit·(k − 1).
         k = frequency[p_index]
@@ -254,6 +242,21 @@ def label_codes(
             k < 2,
             1,
             2 + (span > 31 * steps).astype("int8") + (span > 92 * steps) + (span > 183 * steps),
+        )
+
+    # The segment and the membership compare her with P (none yet: a live sale after a night
+    # that had no buyer at all waits for the next night).
+    if len(p_index) and n:
+        r_high = _is_high(recency[p_index], n=n, total=thresholds.recency_days_sum, greater=False)
+        f_high = _is_high(frequency[p_index], n=n, total=thresholds.frequency_sum, greater=True)
+        m_high = _is_high(monetary[p_index], n=n, total=thresholds.monetary_cents_sum, greater=True)
+        segment[p_index] = 1 + r_high * 4 + f_high * 2 + m_high * 1
+
+        # Membership: the top ⌈n/10⌉ by monetary desc, then id asc, are supreme VIPs, down to
+        # ⌈n/4⌉ VIPs, ⌈n/2⌉ seniors, the rest regulars.
+        money, fan = monetary[p_index], ids[p_index]
+        membership[p_index] = 1 + sum(
+            (~_within(money, fan, cut)).astype("int8") for cut in thresholds.membership_cuts
         )
 
     apple = np.select(
@@ -280,14 +283,13 @@ def classify(
     *,
     as_of: date,
     red_min_spend: Decimal,
-    thresholds: Thresholds | None = None,
 ) -> pd.DataFrame:
     """Every computed label of every fan in `inputs` for `as_of` (SPEC §3, `label_codes`).
 
     Returns OUTPUT_COLUMNS in the input's row order; the label columns are Categoricals over
     CATEGORIES ('' means "no label"); missing metrics are <NA>/NaT; `attrs["thresholds"]` holds
-    the Thresholds used. Without `thresholds` they are P's: every row with a sale on or before
-    `as_of`, so pass all fans of the brand even when writing only some.
+    P's Thresholds. P is every row with a sale on or before `as_of`, so pass all fans of the
+    brand even when writing only some.
     """
     frame = inputs  # read by position (to_numpy): no copy of the whole frame
     ids = frame["customer_id"].to_numpy(dtype="int64")
@@ -307,7 +309,6 @@ def classify(
         win_last=_day_numbers(frame["window_last_sale"]),
         as_of_day=day_number(as_of),
         red_floor=cents(red_min_spend),
-        thresholds=thresholds,
     )
     buyer, recency, monetary = codes.buyer, codes.recency, codes.monetary
     apple, segment, stage = codes.apple, codes.rfm_segment, codes.r_stage

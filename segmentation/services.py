@@ -191,16 +191,12 @@ def compute_labels(
     inputs: pd.DataFrame,
     store_ids: list[int] | None,
     timer: Timer,
-    thresholds: rules.Thresholds | None = None,
 ) -> pd.DataFrame:
-    """Classify every fan of `inputs` (the whole brand, or a few against `thresholds`), keep
-    `store_ids`' fans, add remark names. `attrs["thresholds"]`: the thresholds used."""
+    """Classify every fan of `inputs` (the whole brand), keep `store_ids`' fans, add remark
+    names. `attrs["thresholds"]`: the brand's thresholds, stored with the run."""
     with timer.phase("classify"):
         labels = rules.classify(
-            inputs[rules.INPUT_COLUMNS],
-            as_of=as_of,
-            red_min_spend=settings.APPLE_RED_MIN_SPEND,
-            thresholds=thresholds,
+            inputs[rules.INPUT_COLUMNS], as_of=as_of, red_min_spend=settings.APPLE_RED_MIN_SPEND
         )
         thresholds = labels.attrs["thresholds"]
         fan_columns = {name: inputs[name].to_numpy() for name, _ in selectors.FAN_COLUMNS[1:]}

@@ -292,3 +292,49 @@ def test_the_order_answer_names_no_labels_to_another_store(client, brand_relabel
         "/api/v1/orders/", body, content_type="application/json", HTTP_AUTHORIZATION=f"Token {key}"
     ).json()
     assert answer["customer"] is None and answer["labels"] is None
+
+
+LIVE_OWN = [
+    "frequency",
+    "monetary",
+    "lifetime_sales",
+    "first_sale",
+    "last_sale",
+    "window_first_sale",
+    "window_sales_cents",
+    "window_refund_cents",
+    "apple",
+    "r_stage",
+    "rhythm",
+]  # fmt: skip  (what is the fan's own: the same live and at night, whatever the thresholds)
+earlier_sale = st.tuples(
+    st.integers(0, 3), st.sampled_from([1, 2, 90, 91, 180, 363, 364, 365, 400]),
+    st.sampled_from(["0.01", "599", "2999.99", "3000"]),
+)  # fmt: skip
+
+
+@hypothesis_settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    earlier=st.lists(earlier_sale, max_size=8),
+    today=st.lists(st.integers(0, 3), min_size=1, max_size=3),
+)
+def test_a_live_row_holds_what_the_night_computes_of_the_fan_herself(db, earlier, today):
+    with transaction.atomic():
+        store = make_store()
+        fans = [make_customer(store=store) for _ in range(4)]
+        now = timezone.localdate()
+        for index, back, amount in earlier:
+            make_order(customer=fans[index], amount=amount, paid_at=at(now - timedelta(days=back)))
+        assert relabel(as_of=now - timedelta(days=1)).status == "succeeded"
+        for index in today:
+            record(sale(store, fans[index].phone, now, "1500"))
+        live_rows = CustomerLabels.objects.filter(live_since__isnull=False)
+        live = {row["customer_id"]: row for row in live_rows.values("customer_id", *LIVE_OWN)}
+        assert set(live) == {fans[index].pk for index in today}
+        relabel(as_of=now, full=True)
+        night = CustomerLabels.objects.filter(customer_id__in=live).values("customer_id", *LIVE_OWN)
+        for row in night:
+            assert row == live[row["customer_id"]], (row, live[row["customer_id"]])
+        transaction.set_rollback(True)
