@@ -204,6 +204,9 @@ SPECTACULAR_SETTINGS = {
 }
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024  # 1 MiB: a batch of 500 orders fits comfortably
 API_BATCH_MAX_ORDERS = 500
+# A write of more fans at once (a CSV import) is not relabelled live: the next night reads
+# them anyway (their orders are above its high water), and an import runs twice as fast.
+LIVE_RELABEL_MAX_FANS = API_BATCH_MAX_ORDERS
 API_BULK_TAG_MAX_CUSTOMERS = 10_000
 
 # --- Celery -----------------------------------------------------------------------------------

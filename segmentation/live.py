@@ -21,6 +21,7 @@ from django.utils import timezone
 from customers.models import CustomerLabels
 from segmentation import rules, selectors
 from segmentation.models import LabelChange
+from segmentation.switch import CHANGE_GROUPS
 
 WRITTEN = [
     "frequency",
@@ -39,7 +40,6 @@ WRITTEN = [
     "labels_key",
     "live_since",
 ]  # the remark names wait for the night (their key then tells the run to rebuild them)
-CHANGE_GROUPS = ["apple", "rfm_segment", "r_stage"]
 
 
 def _day(instant: datetime | None) -> float:
@@ -127,5 +127,7 @@ def relabel_fans(*, customer_ids: Iterable[int], now: datetime) -> int:
 
 
 def relabel_fans_of_orders(sender, *, customer_ids, now, **kwargs) -> None:
-    """`customers.signals.orders_recorded`'s receiver."""
-    relabel_fans(customer_ids=customer_ids, now=now)
+    """`customers.signals.orders_recorded`'s receiver: a till's sale or batch is relabelled
+    live; a bulk write of more than LIVE_RELABEL_MAX_FANS fans (an import) waits for the night."""
+    if len(customer_ids) <= settings.LIVE_RELABEL_MAX_FANS:
+        relabel_fans(customer_ids=customer_ids, now=now)

@@ -338,3 +338,15 @@ def test_a_live_row_holds_what_the_night_computes_of_the_fan_herself(db, earlier
         for row in night:
             assert row == live[row["customer_id"]], (row, live[row["customer_id"]])
         transaction.set_rollback(True)
+
+
+def test_a_bulk_write_of_more_fans_than_the_live_limit_waits_for_the_night(
+    brand_relabelled_yesterday, settings
+):
+    settings.LIVE_RELABEL_MAX_FANS = 2
+    store = brand_relabelled_yesterday
+    phones = list(Customer.objects.filter(store=store).values_list("phone", flat=True)[:3])
+    record(*(sale(store, phone, timezone.localdate(), "100.00") for phone in phones))
+    assert not CustomerLabels.objects.filter(live_since__isnull=False).exists()
+    record(*(sale(store, phone, timezone.localdate(), "100.00") for phone in phones[:2]))
+    assert CustomerLabels.objects.filter(live_since__isnull=False).count() == 2
