@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import (
     Count,
     DurationField,
@@ -347,17 +347,26 @@ def stored_aggregates(fans: pd.DataFrame, *, as_of: date) -> pd.DataFrame:
     return pd.DataFrame(out, copy=False)
 
 
-def order_high_water() -> int:
+HIGH_WATER_LOCK_TIMEOUT = "2s"
+
+
+def order_high_water() -> int | None:
     """The largest order id (0 for none): every order above it is new to the next run.
 
     On PostgreSQL a SHARE lock first waits for the order writes in flight (an id is drawn before
     its row commits) and holds new ones back for that instant: no order at or below the high
-    water can commit after it was read."""
-    with transaction.atomic(), connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(f"LOCK TABLE {Order._meta.db_table} IN SHARE MODE")
-        cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {Order._meta.db_table}")
-        return int(cursor.fetchone()[0])
+    water can commit after it was read. A write that keeps it waiting (a long import) would
+    hold the tills back too: after HIGH_WATER_LOCK_TIMEOUT there is no high water (None), and
+    this run and the next read every order."""
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                cursor.execute(f"SET LOCAL lock_timeout = '{HIGH_WATER_LOCK_TIMEOUT}'")
+                cursor.execute(f"LOCK TABLE {Order._meta.db_table} IN SHARE MODE")
+            cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {Order._meta.db_table}")
+            return int(cursor.fetchone()[0])
+    except OperationalError:  # lock_timeout: the lock was not granted in time
+        return None
 
 
 def touched_fans(*, since: RelabelRun, as_of: date, high_water: int) -> np.ndarray:

@@ -464,7 +464,8 @@ def relabel(
         base = _incremental_base(as_of=as_of, store_ids=store_ids)
         if store_ids is None:
             run.order_high_water = selectors.order_high_water()
-        run.mode = RelabelRun.Mode.FULL if full or base is None else RelabelRun.Mode.INCREMENTAL
+        incremental = not full and base is not None and run.order_high_water is not None
+        run.mode = RelabelRun.Mode.INCREMENTAL if incremental else RelabelRun.Mode.FULL
         run.save(update_fields=["order_high_water", "mode"])
         aggregates = partial(selectors.buyer_aggregates, as_of=as_of)
         touched = None

@@ -219,3 +219,25 @@ def test_a_live_run_in_another_process_is_not_marked_interrupted():
             release.set()
             worker.join(30)
     assert results[0].status == RelabelRun.Status.SUCCEEDED
+
+
+def test_a_write_that_holds_the_orders_back_makes_the_run_read_every_order(monkeypatch):
+    """The high water's SHARE lock waits at most HIGH_WATER_LOCK_TIMEOUT for writes in flight
+    (the tills queue behind it meanwhile); then the run reads every order instead."""
+    import psycopg2
+
+    from segmentation import selectors
+
+    make_order(customer=make_customer(), paid_at=aware_dt(2026, 5, 1))
+    assert relabel(as_of=date(2026, 6, 1)).order_high_water is not None
+    monkeypatch.setattr(selectors, "HIGH_WATER_LOCK_TIMEOUT", "100ms")
+    params = connection.get_connection_params()
+    other = psycopg2.connect(**{k: v for k, v in params.items() if k != "cursor_factory"})
+    try:
+        with other.cursor() as cursor:  # a long import's open transaction
+            cursor.execute("LOCK TABLE customers_order IN ROW EXCLUSIVE MODE")
+        run = relabel(as_of=date(2026, 6, 2))
+    finally:
+        other.rollback()
+        other.close()
+    assert (run.status, run.mode, run.order_high_water) == ("succeeded", "full", None)
