@@ -23,23 +23,14 @@ from segmentation import rules, selectors
 from segmentation.models import LabelChange
 from segmentation.switch import CHANGE_GROUPS
 
+# The row's values the nightly run computes (rules.OUTPUT_COLUMNS, monetary in the row's unit),
+# and the two that mark it live. The remark names wait for the night (their key then tells the
+# run to rebuild them).
 WRITTEN = [
-    "frequency",
-    "monetary",
-    "lifetime_sales",
-    "first_sale",
-    "last_sale",
-    "window_first_sale",
-    "window_sales_cents",
-    "window_refund_cents",
-    "apple",
-    "rfm_segment",
-    "r_stage",
-    "membership",
-    "rhythm",
-    "labels_key",
-    "live_since",
-]  # the remark names wait for the night (their key then tells the run to rebuild them)
+    "monetary" if column == "monetary_cents" else column
+    for column in rules.OUTPUT_COLUMNS
+    if column not in ("customer_id", "recency_days")
+] + ["labels_key", "live_since"]
 
 
 def _day(instant: datetime | None) -> float:

@@ -67,15 +67,9 @@ def _referrer_name_hashes(frame: pd.DataFrame) -> np.ndarray:
     return out
 
 
-FEW_FANS = 1_000
-
-
 def _guide_hashes(frame: pd.DataFrame) -> np.ndarray:
     """A hash of each row's guide's name and abbreviation (0 without a guide)."""
-    guides = Staff.objects.values_list("pk", "name", "abbreviation")
-    if len(frame) <= FEW_FANS:  # a live relabel: only their guides
-        guides = guides.filter(pk__in=[int(i) for i in np.unique(frame["guide_id"].to_numpy())])
-    guides = list(guides)
+    guides = list(Staff.objects.values_list("pk", "name", "abbreviation"))
     keys = np.asarray([pk for pk, _, _ in guides], dtype="int64")
     texts = np.asarray(
         [f"{name}\x1f{abbreviation}" for _, name, abbreviation in guides], dtype=object

@@ -260,37 +260,33 @@ def test_each_night_the_maintained_labels_equal_a_full_recompute(db, history, ni
         transaction.set_rollback(True)
 
 
+def post_sale(client, *, till_store, phone: str, external_id: str) -> dict:
+    """A till's `POST /orders/` of a ¥100 sale now, and its answer."""
+    _, key = PosToken.issue(store=till_store, name="till")
+    body = {
+        "external_id": external_id,
+        "customer": {"phone": phone},
+        "paid_at": timezone.now().isoformat(),
+        "amount": "100.00",
+    }
+    return client.post(
+        "/api/v1/orders/", body, content_type="application/json", HTTP_AUTHORIZATION=f"Token {key}"
+    ).json()
+
+
 def test_the_order_answer_carries_the_fans_labels_after_the_sale(
     client, brand_relabelled_yesterday
 ):
     store = brand_relabelled_yesterday
     fan = Customer.objects.filter(store=store).order_by("pk").first()
-    _, key = PosToken.issue(store=store, name="till")
-    body = {
-        "external_id": "ANSWER-1",
-        "customer": {"phone": fan.phone},
-        "paid_at": timezone.now().isoformat(),
-        "amount": "100.00",
-    }
-    answer = client.post(
-        "/api/v1/orders/", body, content_type="application/json", HTTP_AUTHORIZATION=f"Token {key}"
-    ).json()
+    answer = post_sale(client, till_store=store, phone=fan.phone, external_id="ANSWER-1")
     assert answer["labels"]["apple"] == "yellow"
     assert answer["labels"]["live_since"] is not None
 
 
 def test_the_order_answer_names_no_labels_to_another_store(client, brand_relabelled_yesterday):
     fan = Customer.objects.filter(store=brand_relabelled_yesterday).order_by("pk").first()
-    _, key = PosToken.issue(store=make_store(), name="till elsewhere")
-    body = {
-        "external_id": "ANSWER-2",
-        "customer": {"phone": fan.phone},
-        "paid_at": timezone.now().isoformat(),
-        "amount": "100.00",
-    }
-    answer = client.post(
-        "/api/v1/orders/", body, content_type="application/json", HTTP_AUTHORIZATION=f"Token {key}"
-    ).json()
+    answer = post_sale(client, till_store=make_store(), phone=fan.phone, external_id="ANSWER-2")
     assert answer["customer"] is None and answer["labels"] is None
 
 
