@@ -1,4 +1,5 @@
-"""Events (campaigns), their frozen audiences, check-ins and the RFM playbooks (seed 001)."""
+"""Events (campaigns), their frozen audiences, check-ins, the RFM playbooks (seed 001) and the
+contact ledger: every contact with a fan, whatever its source, that the do-not-disturb caps count."""
 
 import secrets
 
@@ -86,8 +87,8 @@ class Campaign(TimestampedModel):
 class AudienceMember(models.Model):
     """One fan in a frozen audience: contacted or held out, with the facts that put them there.
 
-    The `contact` rows of campaigns frozen recently are also the contact log behind the
-    per-fan contact cap (settings.CAMPAIGN_CONTACT_CAP in CAMPAIGN_CONTACT_WINDOW_DAYS).
+    A freeze also writes one `Contact` row (source `campaign`) per member of the `contact` group:
+    the ledger, not this table, is what the contact caps count.
     """
 
     class Group(models.TextChoices):
@@ -191,3 +192,65 @@ class Playbook(TimestampedModel):
         if (get_language() or "zh-hans").startswith("en") and self.action_en:
             return self.action_en
         return self.action_zh
+
+
+class Contact(models.Model):
+    """One contact with a fan (the contact ledger): a completed follow-up, a campaign's message
+    from its exported contact list, or a "contacted" recorded on the fan card.
+
+    Every do-not-disturb cap counts these rows (`campaigns.selectors.contacts_within`), so a fan
+    is never over-solicited whatever the source. Append-only.
+    """
+
+    class Channel(models.TextChoices):
+        WECHAT = "wechat", _("WeChat")
+        PHONE = "phone", _("phone")
+        IN_STORE = "in_store", _("in store")
+        OTHER = "other", _("other")
+
+    class Source(models.TextChoices):
+        FOLLOW_UP = "follow_up", _("follow-up")
+        CAMPAIGN = "campaign", _("campaign")
+        MANUAL = "manual", _("recorded by hand")
+
+    # No database-level foreign keys on the fan and the staff: a freeze writes a ledger row per
+    # contacted member in one COPY (see AudienceMember); the ORM still cascades.
+    customer = models.ForeignKey(
+        "customers.Customer",
+        on_delete=models.CASCADE,
+        related_name="contacts",
+        db_constraint=False,
+    )
+    staff = models.ForeignKey(
+        "customers.Staff",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_constraint=False,
+    )
+    channel = models.CharField(_("channel"), max_length=8, choices=Channel.choices)
+    source = models.CharField(_("source"), max_length=10, choices=Source.choices)
+    campaign = models.ForeignKey(
+        Campaign,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="contacts",
+        db_constraint=False,
+    )
+    contacted_at = models.DateTimeField(_("contacted at"))
+    note = models.TextField(_("note"), blank=True)
+
+    class Meta:
+        ordering = ["-contacted_at", "-id"]
+        verbose_name = _("contact")
+        verbose_name_plural = _("contacts")
+        indexes = [
+            models.Index(fields=["customer", "contacted_at"], name="contact_customer_at_idx"),
+            models.Index(fields=["contacted_at"], name="contact_at_idx"),
+            models.Index(fields=["campaign"], name="contact_campaign_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} {self.source} {self.contacted_at:%Y-%m-%d}"

@@ -3,8 +3,9 @@ the contact list for WeChat group messaging, and the measured result against the
 
 Do-not-disturb rules, applied in this order (a fan removed by several is counted under the first):
 1. `out_of_town`: an offline event never invites a fan whose distance label is `out_of_town`;
-2. `contact_cap`: a fan already in the `contact` group of CAMPAIGN_CONTACT_CAP campaigns frozen in
-   the CAMPAIGN_CONTACT_WINDOW_DAYS days before the freeze is left out;
+2. `contact_cap`: a fan with CAMPAIGN_CONTACT_CAP contacts in the contact ledger (any source:
+   campaigns, follow-ups, contacts recorded by hand) in the CAMPAIGN_CONTACT_WINDOW_DAYS days
+   before the freeze is left out;
 3. `opted_out`: a fan marked `do_not_contact` is never included.
 """
 
@@ -33,7 +34,7 @@ from django.db.models import (
 )
 from django.utils.translation import gettext as _
 
-from campaigns.models import AudienceMember, Campaign, CheckIn, Playbook
+from campaigns.models import AudienceMember, Campaign, CheckIn, Contact, Playbook
 from customers.models import Customer, Order, Staff
 from customers.selectors import Actor, store_id_scope
 from tagging.selectors import filter_customers_by_tags
@@ -126,22 +127,29 @@ def matched_customers(*, store_ids: list[int], audience: AudienceFilter) -> Quer
     )
 
 
-def _capped_customer_ids(*, now: datetime, exclude_campaign_id: int | None) -> QuerySet:
-    """Fans already contacted CAMPAIGN_CONTACT_CAP times in the rolling window before `now`."""
-    since = now - timedelta(days=settings.CAMPAIGN_CONTACT_WINDOW_DAYS)
-    contacts = AudienceMember.objects.filter(
-        group=AudienceMember.Group.CONTACT,
-        campaign__frozen_at__gt=since,
-        campaign__frozen_at__lte=now,
-    )
-    if exclude_campaign_id is not None:
-        contacts = contacts.exclude(campaign_id=exclude_campaign_id)
+def contacts_within(*, since: datetime, until: datetime) -> QuerySet[Contact]:
+    """The ledger's contacts in (since, until]: what every contact cap counts."""
+    return Contact.objects.filter(contacted_at__gt=since, contacted_at__lte=until)
+
+
+def capped_customer_ids(contacts: QuerySet[Contact], *, cap: int) -> QuerySet:
+    """The fans with at least `cap` of `contacts` (a values queryset, for `pk__in`)."""
     return (
         contacts.values("customer_id")
         .annotate(contacts=Count("id"))
-        .filter(contacts__gte=settings.CAMPAIGN_CONTACT_CAP)
+        .filter(contacts__gte=cap)
         .values("customer_id")
     )
+
+
+def _capped_customer_ids(*, now: datetime, exclude_campaign_id: int | None) -> QuerySet:
+    """Fans already contacted CAMPAIGN_CONTACT_CAP times, by any source, in the rolling window
+    before `now`; a refreeze does not count the event's own earlier list."""
+    since = now - timedelta(days=settings.CAMPAIGN_CONTACT_WINDOW_DAYS)
+    contacts = contacts_within(since=since, until=now)
+    if exclude_campaign_id is not None:
+        contacts = contacts.exclude(campaign_id=exclude_campaign_id)
+    return capped_customer_ids(contacts, cap=settings.CAMPAIGN_CONTACT_CAP)
 
 
 def _rule_conditions(*, kind: str, now: datetime, campaign_id: int | None) -> tuple[Q, Q, Q]:

@@ -4,6 +4,7 @@
 - `freeze_audience`: match the filter, apply the do-not-disturb rules, split off the hold-out and
   save the list (set-based: one aggregate, one id fetch, one bulk insert).
 - `check_in`: a fan took part (idempotent), tagged `participated:<code>`.
+- `record_contact`: one row of the contact ledger (a follow-up done, a contact on the fan card).
 - `refresh_event_tags`: tag participants who bought at the event `transacted:<code>` (set-based).
 """
 
@@ -24,6 +25,7 @@ from campaigns.models import (
     AudienceMember,
     Campaign,
     CheckIn,
+    Contact,
     new_seed,
 )
 from campaigns.selectors import (
@@ -171,14 +173,38 @@ def preview_audience(*, campaign: Campaign, audience: dict | None, now: datetime
 MEMBER_CHUNK = 25_000
 
 
-def _insert_members(campaign_id: int, rows: list[tuple[int, int | None, str, str, str]]) -> None:
-    """Bulk insert (customer_id, guide_id, group, apple, rfm_segment): COPY on PostgreSQL."""
+def _insert_members(
+    campaign_id: int, rows: list[tuple[int, int | None, str, str, str]], *, now: datetime
+) -> None:
+    """Bulk insert (customer_id, guide_id, group, apple, rfm_segment), and one ledger row per
+    contacted member (the list goes out over WeChat): COPY on PostgreSQL."""
+    contact = AudienceMember.Group.CONTACT.value
+    at = connection.ops.adapt_datetimefield_value(now)
     with connection.cursor() as cursor:
         bulk.copy_rows(
             cursor,
             AudienceMember._meta.db_table,
             ["campaign_id", "customer_id", "guide_id", "group", "apple", "rfm_segment"],
             [(campaign_id, *row) for row in rows],
+            chunk=MEMBER_CHUNK,
+        )
+        bulk.copy_rows(
+            cursor,
+            Contact._meta.db_table,
+            ["campaign_id", "customer_id", "staff_id", "channel", "source", "contacted_at", "note"],
+            [
+                (
+                    campaign_id,
+                    row[0],
+                    row[1],
+                    Contact.Channel.WECHAT.value,
+                    Contact.Source.CAMPAIGN.value,
+                    at,
+                    "",
+                )
+                for row in rows
+                if row[2] == contact
+            ],  # fmt: skip
             chunk=MEMBER_CHUNK,
         )
 
@@ -254,9 +280,10 @@ def freeze_audience(
         timings["rules"] = time.perf_counter() - started
         started = time.perf_counter()
         AudienceMember.objects.filter(campaign=campaign).delete()
+        Contact.objects.filter(campaign=campaign).delete()
         timings["delete"] = time.perf_counter() - started
         started = time.perf_counter()
-        _insert_members(campaign.pk, members)
+        _insert_members(campaign.pk, members, now=now)
         campaign.audience_filter = cleaned.as_dict()
         campaign.frozen_at = now
         campaign.freeze_report = report
@@ -334,3 +361,26 @@ def refresh_event_tags(*, campaign: Campaign, customer_ids: list[int] | None = N
     if buyer_ids:
         add_event_tag(tag=transacted, customer_ids=buyer_ids)
     return len(buyer_ids)
+
+
+def record_contact(
+    *,
+    customer: Customer,
+    staff: Staff | None,
+    channel: str,
+    source: str,
+    at: datetime,
+    note: str = "",
+) -> Contact:
+    """Write one contact with a fan to the ledger every contact cap counts."""
+    if channel not in Contact.Channel.values:
+        raise ValidationError(
+            {
+                "channel": [
+                    _("Choose one of: %(codes)s.") % {"codes": ", ".join(Contact.Channel.values)}
+                ]
+            }
+        )
+    return Contact.objects.create(
+        customer=customer, staff=staff, channel=channel, source=source, contacted_at=at, note=note
+    )

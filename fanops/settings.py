@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "tagging",
     "segmentation",
     "campaigns",
+    "followups",
     "web",
     "devtools",
 ]
@@ -250,6 +251,13 @@ REMARK_MAX_LENGTH = 20  # WeChat keeps at most 20 characters of a remark
 # Campaign do-not-disturb: at most N contacts per fan in a rolling window of D days.
 CAMPAIGN_CONTACT_CAP = env.int("CAMPAIGN_CONTACT_CAP", default=2)
 CAMPAIGN_CONTACT_WINDOW_DAYS = env.int("CAMPAIGN_CONTACT_WINDOW_DAYS", default=30)
+# Follow-ups (docs/follow-ups.md). Both caps count the contact ledger, whatever the source.
+FOLLOW_UP_WEEKLY_CAP = env.int("FOLLOW_UP_WEEKLY_CAP", default=2)  # contacts in 7 days: no new ones
+FOLLOW_UP_HOLDOUT_PERCENT = env.int("FOLLOW_UP_HOLDOUT_PERCENT", default=10)
+FOLLOW_UP_HOLDOUT_SEED = env.int("FOLLOW_UP_HOLDOUT_SEED", default=13)
+FOLLOW_UP_EXPIRE_DAYS = env.int("FOLLOW_UP_EXPIRE_DAYS", default=14)  # after the due date
+FOLLOW_UP_ESCALATION_DAYS = env.int("FOLLOW_UP_ESCALATION_DAYS", default=3)  # past due: manager
+FOLLOW_UP_ATTRIBUTION_DAYS = env.int("FOLLOW_UP_ATTRIBUTION_DAYS", default=14)
 
 # Every handler masks phones (fanops.logging), Django's request lines (runserver) included;
 # gunicorn's logs: gunicorn.conf.py. No mail_admins handler: its report would carry the request.

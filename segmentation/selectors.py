@@ -681,14 +681,19 @@ def label_changes_since(
 
 def apple_upgrades_of_last_run(*, customers: QuerySet[Customer]) -> QuerySet[LabelChange]:
     """Fans whose apple went up in the latest run (blossom < green < yellow < red < golden)."""
+    return label_changes_of_last_run(customers=customers, group=LabelChange.Group.APPLE).filter(
+        apple_upgrades()
+    )
+
+
+def apple_upgrades() -> Q:
+    """LabelChange rows whose apple went up (blossom < green < yellow < red < golden)."""
     pairs = Q(pk__in=[])
     for low, low_rank in APPLE_RANK.items():
         for high, high_rank in APPLE_RANK.items():
             if high_rank > low_rank:
                 pairs |= Q(from_code=low, to_code=high)
-    return label_changes_of_last_run(customers=customers, group=LabelChange.Group.APPLE).filter(
-        pairs
-    )
+    return pairs
 
 
 def labels_checksum() -> str:

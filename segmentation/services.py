@@ -45,6 +45,7 @@ from fanops import bulk
 from segmentation import job, remark_names, rules, selectors, switch
 from segmentation.job import PG_JOB_SETTINGS, Progress, Timer
 from segmentation.models import RelabelRun
+from segmentation.signals import labels_switched
 
 __all__ = [
     "PG_JOB_SETTINGS",
@@ -475,7 +476,7 @@ def relabel(
                     since=base, as_of=as_of, high_water=run.order_high_water
                 )
             aggregates = partial(selectors.buyer_aggregates, as_of=as_of, customer_ids=touched)
-        return run_pipeline(
+        run = run_pipeline(
             run=run,
             as_of=as_of,
             store_ids=store_ids,
@@ -484,3 +485,7 @@ def relabel(
             touched=touched,
             drift_since=base if full else None,
         )
+        if run.status == RelabelRun.Status.SUCCEEDED and store_ids is None:
+            # Once committed (at once outside a transaction): follow-ups are generated from it.
+            transaction.on_commit(lambda: labels_switched.send(sender=RelabelRun, run=run))
+        return run

@@ -167,6 +167,11 @@ def _birthday_keys(today: date, within_days: int) -> Q:
     return condition
 
 
+def birthdays_on(day: date) -> Q:
+    """A Q matching fans whose birthday (lunar ones converted, SPEC §3) falls on `day`."""
+    return _birthday_keys(day, 0)
+
+
 def _is_leap_year(year: int) -> bool:
     return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
 

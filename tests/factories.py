@@ -81,5 +81,6 @@ def seed_migrated_rows() -> None:
     for module in (
         "tagging.migrations.0002_seed_taxonomy",
         "campaigns.migrations.0002_seed_playbooks",
+        "followups.migrations.0002_seed_rules",
     ):
         importlib.import_module(module).seed(apps, None)

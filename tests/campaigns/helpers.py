@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 
-from campaigns.models import AudienceMember, Campaign
+from campaigns.models import AudienceMember, Campaign, Contact
 from customers.models import Customer, CustomerLabels, Store
 from tests.factories import make_customer
 
@@ -50,9 +50,13 @@ def make_campaign(*, stores: list[Store], code: str = "spring", **fields) -> Cam
 
 
 def contacted_before(fan: Customer, *, frozen_at: datetime, code: str) -> None:
-    """Record that `fan` was in the contact group of an event frozen at `frozen_at`."""
+    """Record that `fan` was in the contact group of an event frozen at `frozen_at` (its member
+    row and its row in the contact ledger, as a freeze writes them)."""
     past = make_campaign(stores=[fan.store], code=code, frozen_at=frozen_at)
     AudienceMember.objects.create(campaign=past, customer=fan, group=AudienceMember.Group.CONTACT)
+    Contact.objects.create(
+        customer=fan, campaign=past, channel="wechat", source="campaign", contacted_at=frozen_at
+    )
 
 
 def members(campaign: Campaign, group: str | None = None) -> set[int]:
