@@ -16,4 +16,5 @@ urlpatterns = [
     path("", include("tagging.api_urls")),
     path("", include("segmentation.api_urls")),
     path("", include("campaigns.api_urls")),
+    path("", include("followups.api_urls")),
 ]

@@ -21,6 +21,7 @@ from rest_framework.test import APIClient
 
 from customers.auth import issue_staff_token
 from customers.models import PosToken, Staff
+from followups.models import FollowUp
 from tests.factories import make_customer, make_order, make_staff, make_store
 
 PERSONAS = ("anonymous", "pos_a", "guide_a", "manager_a", "hq", "pos_b", "guide_b")
@@ -55,6 +56,12 @@ MATRIX: dict[tuple[str, str], str] = {
     ("POST", "api/v1/campaigns/<slug:code>/audience/"): "401 403 403 200 200 403 403",
     ("POST", "api/v1/campaigns/<slug:code>/check-ins/"): "401 201 201 201 201 404 404",
     ("GET", "api/v1/campaigns/<slug:code>/results/"): "401 403 403 200 200 403 403",
+    ("GET", "api/v1/follow-ups/"): "401 403 200+ 200+ 200+ 403 200-",
+    ("GET", "api/v1/follow-ups/results/"): "401 403 200 200 200 403 200",
+    ("POST", "api/v1/follow-ups/<int:pk>/complete/"): "401 403 200 200 200 403 404",
+    ("POST", "api/v1/follow-ups/<int:pk>/snooze/"): "401 403 200 200 200 403 404",
+    ("POST", "api/v1/follow-ups/<int:pk>/skip/"): "401 403 200 200 200 403 404",
+    ("POST", "api/v1/customers/<int:pk>/contacts/"): "401 403 201 201 201 403 404",
 }
 
 
@@ -69,6 +76,7 @@ class World:
     campaign_code: str
     guide_a: Staff
     keys: dict[str, str | None]
+    follow_up_a: object = None
 
 
 def _request(world: World, method: str, route: str) -> tuple[str, dict | None, str | None]:
@@ -164,6 +172,28 @@ def _request(world: World, method: str, route: str) -> tuple[str, dict | None, s
             None,
         ),
         ("GET", "api/v1/campaigns/<slug:code>/results/"): (campaign + "results/", None, None),
+        ("GET", "api/v1/follow-ups/"): ("api/v1/follow-ups/", None, "粉丝甲"),
+        ("GET", "api/v1/follow-ups/results/"): ("api/v1/follow-ups/results/", None, None),
+        ("POST", "api/v1/follow-ups/<int:pk>/complete/"): (
+            f"api/v1/follow-ups/{world.follow_up_a.pk}/complete/",
+            {"channel": "wechat", "reached": True, "note": "聊了新款"},
+            None,
+        ),
+        ("POST", "api/v1/follow-ups/<int:pk>/snooze/"): (
+            f"api/v1/follow-ups/{world.follow_up_a.pk}/snooze/",
+            {"until": (timezone.localdate() + timedelta(days=3)).isoformat()},
+            None,
+        ),
+        ("POST", "api/v1/follow-ups/<int:pk>/skip/"): (
+            f"api/v1/follow-ups/{world.follow_up_a.pk}/skip/",
+            {"reason": "已到店"},
+            None,
+        ),
+        ("POST", "api/v1/customers/<int:pk>/contacts/"): (
+            f"api/v1/customers/{fan.pk}/contacts/",
+            {"channel": "phone", "note": "电话回访"},
+            None,
+        ),
     }
     return requests[(method, route)]
 
@@ -200,7 +230,16 @@ def world(db) -> World:
         "pos_b": PosToken.issue(store=store_b, name="B")[1],
         "guide_b": staff_key(guide_b),
     }
-    return World(store_a, store_b, fan_a, order_a, campaign.code, guide_a, keys)
+    follow_up_a = FollowUp.objects.create(
+        customer=fan_a,
+        guide=guide_a,
+        store=store_a,
+        reason="after_sale_care",
+        occasion="2026-01-15",
+        due_on=today,
+        message="粉丝甲您好",
+    )
+    return World(store_a, store_b, fan_a, order_a, campaign.code, guide_a, keys, follow_up_a)
 
 
 def _api_routes() -> set[tuple[str, str]]:
