@@ -318,6 +318,8 @@ def leaderboard(*, follow_ups: QuerySet[FollowUp], today: date) -> list[dict]:
 def leaderboard_for(*, actor: Staff, store_id: int, today: date) -> list[dict]:
     """The store's leaderboard as `actor` may see it: a guide only her own row (with her rank)."""
     rows = leaderboard(follow_ups=FollowUp.objects.filter(store_id=store_id), today=today)
+    for row in rows:
+        row["of"] = len(rows)
     if actor.role == Staff.Role.GUIDE:
         return [row for row in rows if row["guide_id"] == actor.pk]
     return rows

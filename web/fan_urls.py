@@ -13,5 +13,8 @@ urlpatterns = [
     path("fans/<int:pk>/tags/", fans.customer_tag_toggle, name="tag_toggle"),
     path("fans/<int:pk>/edit/", fans.customer_edit, name="edit"),
     path("today/", today.today, name="today"),
-    path("today/tick/", today.today_tick, name="today_tick"),
+    path("today/<int:pk>/done/", today.follow_up_done, name="follow_up_done"),
+    path("today/<int:pk>/snooze/", today.follow_up_snooze, name="follow_up_snooze"),
+    path("today/<int:pk>/skip/", today.follow_up_skip, name="follow_up_skip"),
+    path("fans/<int:pk>/contacted/", fans.customer_contacted, name="contacted"),
 ]

@@ -37,4 +37,12 @@
       options: Object.assign({}, common, { plugins: { legend: { display: false } }, scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } })
     });
   }
+  var board = document.getElementById("leaderboard-chart");
+  if (board && data.leaderboard) {
+    new Chart(board, {
+      type: "bar",
+      data: { labels: data.leaderboard.labels, datasets: [{ label: data.leaderboard.name, data: data.leaderboard.values, backgroundColor: "#c0392b" }] },
+      options: Object.assign({}, common, { indexAxis: "y", plugins: { legend: { display: false } }, scales: { x: { beginAtZero: true } } })
+    });
+  }
 })();

@@ -45,6 +45,7 @@ from django.test import Client
 from django.utils import timezone, translation
 
 from customers.models import Customer, PosToken, Staff, Store
+from followups.models import FollowUp
 from tagging.models import Tag, TagGroup
 from tests.campaigns.helpers import make_campaign, make_fan
 from tests.factories import make_staff, make_store, seed_migrated_rows
@@ -129,6 +130,7 @@ class World:
     pos_key: str
     tag: str  # a manual tag, "group:code"
     campaign: str  # an event code of `store`
+    follow_up: int  # an open follow-up of the guide's first fan
     clients: dict[str, Client] = field(default_factory=dict)
 
     def client(self, persona: str) -> Client:
@@ -186,6 +188,14 @@ def world(db) -> World:
         pos_key=PosToken.issue(store=store, name="front desk")[1],
         tag=f"{tag.group.code}:{tag.code}",
         campaign=campaign.code,
+        follow_up=FollowUp.objects.create(
+            customer=fans[0],
+            guide=guide,
+            store=store,
+            reason="after_sale_care",
+            occasion=today.isoformat(),
+            due_on=today,
+        ).pk,
     )
 
 
@@ -197,7 +207,7 @@ _COUNTS: list = []  # (tables, SQL), built once
 
 def _counts_query() -> tuple[list[str], str]:
     if not _COUNTS:
-        labels = ("auth", "customers", "tagging", "segmentation", "campaigns")
+        labels = ("auth", "customers", "tagging", "segmentation", "campaigns", "followups")
         tables = sorted(
             {m._meta.db_table for label in labels for m in apps.get_app_config(label).get_models()}
         )
@@ -329,7 +339,7 @@ class Door:
         return dict(TEXT_VALUES)
 
     def url(self, world: World, override=None) -> str:
-        ids = {"id": world.fans[0].pk, "code": world.campaign}
+        ids = {"id": world.fans[0].pk, "code": world.campaign, "follow_up": world.follow_up}
         if override is not None:
             # A lone surrogate has no UTF-8 form: a client sends it as the replacement bytes.
             text = str(override).encode("utf-8", "surrogatepass").decode("utf-8", "replace")
@@ -628,6 +638,40 @@ DOORS: list[Door] = [
         base=lambda w: {"phone": "13900139011"},
     ),
     Door(
+        "api-follow-up-complete",
+        "api",
+        ("@path", "@body", "channel", "reached", "note"),
+        path="/api/v1/follow-ups/{follow_up}/complete/",
+        persona="guide",
+        base=lambda w: {"channel": "wechat", "reached": True, "note": "聊了新款"},
+    ),
+    Door(
+        "api-follow-up-snooze",
+        "api",
+        ("@path", "@body", "until"),
+        writes=False,  # an update of one row: the row counts do not show it
+        path="/api/v1/follow-ups/{follow_up}/snooze/",
+        persona="guide",
+        base=lambda w: {"until": (timezone.localdate() + timedelta(days=3)).isoformat()},
+    ),
+    Door(
+        "api-follow-up-skip",
+        "api",
+        ("@path", "@body", "reason"),
+        writes=False,  # an update of one row: the row counts do not show it
+        path="/api/v1/follow-ups/{follow_up}/skip/",
+        persona="guide",
+        base=lambda w: {"reason": "已到店"},
+    ),
+    Door(
+        "api-customer-contacts",
+        "api",
+        ("@path", "@body", "channel", "note"),
+        path="/api/v1/customers/{id}/contacts/",
+        persona="guide",
+        base=lambda w: {"channel": "phone", "note": "电话回访"},
+    ),
+    Door(
         "api-relabel",
         "api",
         ("@body", "as_of"),
@@ -671,13 +715,38 @@ DOORS: list[Door] = [
         base=lambda w: {"tag": w.tag, "action": "add"},
     ),
     Door(
-        "page-today-tick",
+        "page-follow-up-done",
         "page",
-        ("list", "customer"),
-        writes=False,
-        path="/today/tick/",
+        ("@path", "channel", "reached", "note"),
+        path="/today/{follow_up}/done/",
         persona="guide",
-        base=lambda w: {"list": "birthdays", "customer": str(w.fans[0].pk)},
+        base=lambda w: {"channel": "wechat", "reached": "true", "note": "聊了新款"},
+    ),
+    Door(
+        "page-follow-up-snooze",
+        "page",
+        ("@path", "days"),
+        writes=False,  # an update of one row: the row counts do not show it
+        path="/today/{follow_up}/snooze/",
+        persona="guide",
+        base=lambda w: {"days": "3"},
+    ),
+    Door(
+        "page-follow-up-skip",
+        "page",
+        ("@path", "reason"),
+        writes=False,  # an update of one row: the row counts do not show it
+        path="/today/{follow_up}/skip/",
+        persona="guide",
+        base=lambda w: {"reason": "已到店"},
+    ),
+    Door(
+        "page-fan-contacted",
+        "page",
+        ("@path", "channel", "note"),
+        path="/fans/{id}/contacted/",
+        persona="guide",
+        base=lambda w: {"channel": "phone", "note": "电话回访"},
     ),
     Door(
         "page-fan-list",
@@ -998,7 +1067,7 @@ def test_each_door_accepts_its_base_input(world, door_name):
 def test_the_catalogue_is_doors_times_values():
     assert len(CASES) == sum(len(d.values()) for d in DOORS)
     kinds = {k: sum(1 for d in DOORS if d.kind == k) for k in ("api", "page", "csv")}
-    assert kinds == {"api": 12, "page": 14, "csv": 5}
+    assert kinds == {"api": 16, "page": 17, "csv": 5}
 
 
 # --- exports of what was accepted -----------------------------------------------------------------

@@ -1,10 +1,11 @@
-"""Today, the store dashboard with guide transfers, and the HQ page (server side)."""
+"""The store dashboard with guide transfers, and the HQ page (server side; Today is
+tests/followups/test_pages.py)."""
 
 from __future__ import annotations
 
 import csv
 import io
-from datetime import date, timedelta
+from datetime import timedelta
 from unittest import mock
 
 import pytest
@@ -17,117 +18,9 @@ from customers.transfers import transfer_customers
 from segmentation.models import RelabelRun
 from tagging.services import change_tags
 from tests.factories import make_staff
-from tests.web.helpers import make_fan, make_run
+from tests.web.helpers import make_fan
 
 pytestmark = pytest.mark.django_db
-
-
-# --- Today ------------------------------------------------------------------------------------
-
-
-def test_today_lists_birthdays_in_the_next_7_days(client, guide):
-    today = timezone.localdate()
-    soon = today + timedelta(days=7)
-    late = today + timedelta(days=8)
-    make_fan(
-        store=guide.store,
-        guide=guide,
-        name="七天后",
-        birth_calendar="gregorian",
-        birth_month=soon.month,
-        birth_day=soon.day,
-    )
-    make_fan(
-        store=guide.store,
-        guide=guide,
-        name="八天后",
-        birth_calendar="gregorian",
-        birth_month=late.month,
-        birth_day=late.day,
-    )
-    client.force_login(guide.user)
-    names = [item["customer"].name for item in client.get("/today/").context["lists"]["birthdays"]]
-    assert names == ["七天后"]
-
-
-def test_today_lists_fans_gone_sleeping_or_pre_churn_in_the_last_run(client, guide):
-    asleep = make_fan(store=guide.store, guide=guide, name="睡了")
-    churning = make_fan(store=guide.store, guide=guide, name="要走")
-    awake = make_fan(store=guide.store, guide=guide, name="醒着")
-    make_run(as_of=date(2026, 1, 30), changes=[(awake, "r_stage", "active", "sleeping")])
-    make_run(
-        changes=[
-            (asleep, "r_stage", "active", "sleeping"),
-            (churning, "r_stage", "sleeping", "pre_churn"),
-            (awake, "r_stage", "sleeping", "active"),
-        ]
-    )
-    client.force_login(guide.user)
-    names = sorted(
-        item["customer"].name for item in client.get("/today/").context["lists"]["sleeping"]
-    )
-    assert names == ["睡了", "要走"]
-
-
-def test_today_lists_apple_upgrades_and_remarks_to_update(client, guide):
-    up = make_fan(store=guide.store, guide=guide, name="升级了", apple="red")
-    down = make_fan(store=guide.store, guide=guide, name="降级了", apple="green")
-    make_fan(
-        store=guide.store,
-        guide=guide,
-        name="备注旧",
-        remark_store="WXL-备注旧-VIP",
-        wechat_remark="备注旧",
-    )
-    make_fan(
-        store=guide.store,
-        guide=guide,
-        name="备注对",
-        remark_store="WXL-备注对-VIP",
-        wechat_remark="WXL-备注对-VIP",
-    )
-    make_run(changes=[(up, "apple", "green", "red"), (down, "apple", "yellow", "green")])
-    client.force_login(guide.user)
-    lists = client.get("/today/").context["lists"]
-    assert [item["customer"].name for item in lists["upgrades"]] == ["升级了"]
-    assert [item["customer"].name for item in lists["remarks"]] == ["备注旧"]
-
-
-def test_today_shows_no_other_stores_fans(client, guide, other_store_guide):
-    other = make_fan(store=other_store_guide.store, guide=other_store_guide, name="别店")
-    make_run(changes=[(other, "r_stage", "active", "sleeping")])
-    client.force_login(guide.user)
-    assert client.get("/today/").context["lists"]["sleeping"] == []
-
-
-def test_ticking_an_item_marks_it_done_and_ticking_again_undoes_it(client, guide):
-    fan = make_fan(store=guide.store, guide=guide)
-    make_run(changes=[(fan, "r_stage", "active", "sleeping")])
-    client.force_login(guide.user)
-    response = client.post(
-        "/today/tick/", {"list": "sleeping", "customer": fan.pk}, headers={"HX-Request": "true"}
-    )
-    assert 'aria-pressed="true"' in response.content.decode()
-    assert client.get("/today/").context["lists"]["sleeping"][0]["done"] is True
-    client.post("/today/tick/", {"list": "sleeping", "customer": fan.pk})
-    assert client.get("/today/").context["lists"]["sleeping"][0]["done"] is False
-
-
-def test_ticks_are_forgotten_after_the_next_relabel_run(client, guide):
-    fan = make_fan(store=guide.store, guide=guide)
-    make_run(changes=[(fan, "r_stage", "active", "sleeping")])
-    client.force_login(guide.user)
-    client.post("/today/tick/", {"list": "sleeping", "customer": fan.pk})
-    make_run(as_of=date(2026, 2, 1), changes=[(fan, "r_stage", "sleeping", "pre_churn")])
-    assert client.get("/today/").context["lists"]["sleeping"][0]["done"] is False
-
-
-def test_ticking_another_stores_fan_is_404(client, guide, other_store_guide):
-    other = make_fan(store=other_store_guide.store)
-    client.force_login(guide.user)
-    assert (
-        client.post("/today/tick/", {"list": "sleeping", "customer": other.pk}).status_code == 404
-    )
 
 
 # --- Store dashboard --------------------------------------------------------------------------
@@ -376,20 +269,6 @@ def test_manager_moves_the_ticked_fans(client, manager, guide):
     assert moved == {first.pk, second.pk}
 
 
-def test_hq_works_through_one_stores_today_lists_at_a_time(client, hq, store, other_store):
-    mine = make_fan(store=store, name="甲店")
-    theirs = make_fan(store=other_store, name="乙店")
-    make_run(
-        changes=[(mine, "r_stage", "active", "sleeping"), (theirs, "r_stage", "active", "sleeping")]
-    )
-    client.force_login(hq.user)
-    names = [
-        i["customer"].name
-        for i in client.get(f"/today/?store={other_store.code}").context["lists"]["sleeping"]
-    ]
-    assert names == ["乙店"]
-
-
 def test_dashboard_lists_recent_transfers_of_its_store_only(client, manager, guide, other_store):
     fan = make_fan(store=manager.store, guide=guide, name="转走的粉丝")
     other_manager = make_staff(store=other_store, role=Staff.Role.MANAGER)
@@ -407,21 +286,6 @@ def test_dashboard_lists_recent_transfers_of_its_store_only(client, manager, gui
     body = client.get("/dashboard/").content.decode()
     assert "转走的粉丝" in body
     assert "别店转移" not in body
-
-
-@pytest.mark.parametrize("customer", ["abc", "", "1.5", "-1", str(2**63)])
-def test_ticking_with_a_malformed_fan_id_is_a_400_and_stores_nothing(client, guide, customer):
-    make_run()
-    client.force_login(guide.user)
-    response = client.post("/today/tick/", {"list": "sleeping", "customer": customer})
-    assert response.status_code == 400
-    assert "today_ticks" not in client.session
-
-
-def test_ticking_an_unknown_list_is_404(client, guide):
-    fan = make_fan(store=guide.store, guide=guide)
-    client.force_login(guide.user)
-    assert client.post("/today/tick/", {"list": "nope", "customer": fan.pk}).status_code == 404
 
 
 def test_the_transfer_form_posts_to_its_own_url(client, manager, guide):

@@ -30,7 +30,6 @@ from fanops.vocabulary import Apple, RfmSegment, RStage
 from tagging.models import TagGroup
 from web.filters import looks_like_phone
 from web.selectors.fans import FanFilterOptions, FanFilters
-from web.ticks import TODAY_LISTS
 
 
 def _blank(choices: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -327,10 +326,3 @@ class TransferForm(forms.Form):
         for field, messages in error.message_dict.items():
             for message in messages:
                 self.add_error(field if field in self.fields else None, message)
-
-
-class TickForm(forms.Form):
-    """Tick one item of a Today list: which list, which fan (an id, not free text)."""
-
-    list = forms.ChoiceField(choices=[(kind, kind) for kind in TODAY_LISTS])
-    customer = forms.IntegerField(min_value=1, max_value=2**63 - 1)

@@ -10,10 +10,12 @@ from dataclasses import dataclass, field
 
 from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from customers.models import Customer, CustomerLabels, Order, Staff, Store
 from customers.selectors import customers_visible_to, mask_name, owns, staff_visible_to
+from followups.selectors import contact_history, open_follow_ups_of
 from segmentation.models import LabelChange
 from tagging.models import TagChange, TagGroup
 from tagging.selectors import filter_customers_by_tags, tag_history, tags_by_customer
@@ -340,4 +342,22 @@ def fan_card(*, staff: Staff, customer: Customer) -> FanCard:
         orders=list(orders[:CARD_HISTORY]),
         label_changes=_label_changes(customer, tag_names()),
         tag_changes=list(tag_history(customer=customer, limit=CARD_HISTORY)),
+    )
+
+
+@dataclass(frozen=True)
+class FollowUpPanel:
+    follow_ups: list  # her pending follow-ups, as the staff member sees them
+    contacts: list  # the contact ledger, newest first
+    days_since_contact: int | None
+
+
+def follow_up_panel(*, staff: Staff, customer: Customer, today) -> FollowUpPanel:
+    """The fan card's follow-ups and contact history (three queries)."""
+    contacts = list(contact_history(customer, limit=CARD_HISTORY))
+    last = timezone.localtime(contacts[0].contacted_at).date() if contacts else None
+    return FollowUpPanel(
+        follow_ups=list(open_follow_ups_of(customer, actor=staff)),
+        contacts=contacts,
+        days_since_contact=(today - last).days if last else None,
     )

@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from customers.models import Customer, GuideTransfer, Staff, Store
 from customers.selectors import customers_visible_to, staff_visible_to, stores_visible_to
 from fanops.vocabulary import Apple, Membership, RfmSegment, RStage
+from followups.selectors import actionable, escalations, leaderboard_for
 from segmentation.models import RelabelRun
 from segmentation.selectors import (
     apple_quota_for_store,
@@ -83,6 +84,8 @@ class DashboardPage:
     guides: list[Staff]  # with `fans` annotated
     transfers: list[GuideTransfer]
     chart: dict
+    leaderboard: list[dict]  # follow-ups of the last 30 days per guide, by converted sales
+    escalations: list[dict]  # follow-ups open FOLLOW_UP_ESCALATION_DAYS past due, by guide
 
 
 def _chart(tiers: list[dict], summary: dict) -> dict:
@@ -105,8 +108,9 @@ def _chart(tiers: list[dict], summary: dict) -> dict:
     }
 
 
-def dashboard_page(*, staff: Staff, store: Store) -> DashboardPage:
-    """The store's apple quota, segments, stages, repurchase, fans per guide, recent transfers."""
+def dashboard_page(*, staff: Staff, store: Store, today: date) -> DashboardPage:
+    """The store's apple quota, segments, stages, repurchase, fans per guide, recent transfers,
+    and the follow-ups: the guides' leaderboard and what is late."""
     fans = customers_visible_to(staff).filter(store=store)
     quota = apple_quota_for_store(store=store)
     apple_names = dict(Apple.choices)
@@ -124,6 +128,7 @@ def dashboard_page(*, staff: Staff, store: Store) -> DashboardPage:
     guides = store_staff(staff=staff, store=store).annotate(
         fans=Count("customers", filter=Q(customers__store=store))
     )
+    board = leaderboard_for(actor=staff, store_id=store.pk, today=today)
     # Who moved whom and when (the 90-day rule counts these rows).
     transfers = (
         GuideTransfer.objects.filter(customer__in=fans)
@@ -141,8 +146,18 @@ def dashboard_page(*, staff: Staff, store: Store) -> DashboardPage:
         repurchase_percent=round(100 * rate, 1) if rate is not None else None,
         guides=list(guides.order_by("-is_active", "name")),
         transfers=list(transfers[:RECENT_TRANSFERS]),
-        chart=_chart(tiers, summary),
+        chart={**_chart(tiers, summary), "leaderboard": _leaderboard_chart(board)},
+        leaderboard=board,
+        escalations=escalations(follow_ups=actionable(staff).filter(store=store), today=today),
     )
+
+
+def _leaderboard_chart(board: list[dict]) -> dict:
+    return {
+        "labels": [row["guide__name"] for row in board],
+        "values": [float(row["converted_sales"]) for row in board],
+        "name": _("converted sales (yuan)"),
+    }
 
 
 # --- HQ ---------------------------------------------------------------------------------------

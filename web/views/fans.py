@@ -13,13 +13,17 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from campaigns.models import Contact
+from campaigns.services import record_contact
 from customers.models import Staff, Store
 from customers.phones import mask_phone
 from customers.services import can_mark_opinion_leader, update_customer
+from followups.schemas import ContactIn
 from tagging.services import change_tags
 from web.forms.fans import FanFilterForm, ProfileForm
 from web.selectors.fans import (
@@ -28,6 +32,7 @@ from web.selectors.fans import (
     fan_filter_options,
     fan_list,
     fans_for_card,
+    follow_up_panel,
     tag_panel,
 )
 from web.views.base import context_of, current_staff, store_choice
@@ -121,8 +126,36 @@ def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "customers/fan_card.html",
-        context_of(fan_card(staff=staff, customer=customer), tag_panel(customer), staff=staff),
+        context_of(
+            fan_card(staff=staff, customer=customer),
+            tag_panel(customer),
+            follow_up_panel(staff=staff, customer=customer, today=timezone.localdate()),
+            staff=staff,
+        ),
     )
+
+
+@login_required
+@require_POST
+def customer_contacted(request: HttpRequest, pk: int) -> HttpResponse:
+    """Record a contact made outside a follow-up (it counts towards every contact cap)."""
+    staff = current_staff(request)
+    customer = get_object_or_404(fans_for_card(staff), pk=pk)
+    payload = ContactIn(
+        data={"channel": request.POST.get("channel", ""), "note": request.POST.get("note", "")}
+    )
+    if payload.is_valid():
+        record_contact(
+            customer=customer,
+            staff=staff,
+            source=Contact.Source.MANUAL,
+            at=timezone.now(),
+            **payload.validated_data,
+        )
+        messages.success(request, _("Contact recorded."))
+    else:
+        messages.error(request, " ".join(str(m) for ms in payload.errors.values() for m in ms))
+    return redirect("customers:detail", pk=customer.pk)
 
 
 @login_required

@@ -48,7 +48,11 @@ def _dashboard_response(
     request: HttpRequest, staff: Staff, store: Store, stores: list[Store], form: TransferForm
 ) -> HttpResponse:
     context = context_of(
-        dashboard_page(staff=staff, store=store), staff=staff, store=store, stores=stores, form=form
+        dashboard_page(staff=staff, store=store, today=timezone.localdate()),
+        staff=staff,
+        store=store,
+        stores=stores,
+        form=form,
     )
     status = 400 if form.is_bound else 200
     return render(request, "segmentation/dashboard.html", context, status=status)

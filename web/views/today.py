@@ -1,64 +1,108 @@
-"""Today: the guide's worklists, and ticking an item done (kept in the session, `web.ticks`)."""
+"""Today: the guide's worklist of follow-ups, and her answer to each (done, snooze, skip)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import BadRequest
-from django.http import Http404, HttpRequest, HttpResponse
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
+from rest_framework.exceptions import ValidationError as InputError
 
-from customers.selectors import customers_visible_to
-from segmentation.selectors import last_run
-from web.forms.fans import TickForm
+from followups import schemas, services
+from followups.models import FollowUp
+from followups.selectors import actionable
 from web.selectors.today import today_page
-from web.ticks import TODAY_LISTS, toggle
 from web.views.base import context_of, current_staff, store_choice
+
+SNOOZE_DAYS = (1, 3, 7)
 
 
 @login_required
 @require_GET
 def today(request: HttpRequest) -> HttpResponse:
-    """Birthdays in 7 days, fans gone sleeping / pre-churn last night, remark names to update in
-    WeChat, apple upgrades to congratulate."""
+    """Overdue, today's and upcoming follow-ups (a guide's own; a manager's whole store)."""
     staff = current_staff(request)
-    # HQ works through one store's lists at a time (the brand's would be thousands of rows).
+    # HQ works through one store's list at a time (the brand's would be thousands of rows).
     store, stores = store_choice(request, staff, required=True)
-    page = today_page(
-        staff=staff,
-        store=store,
-        today=timezone.localdate(),
-        ticks=request.session.get("today_ticks", {}),
-    )
-    context = context_of(page, store=store, stores=stores, staff=staff)
+    page = today_page(staff=staff, store=store, today=timezone.localdate())
+    context = context_of(page, store=store, stores=stores, staff=staff, snooze_days=SNOOZE_DAYS)
     return render(request, "customers/today.html", context)
+
+
+def _answer(request: HttpRequest, follow_up: FollowUp, error: str = "") -> HttpResponse:
+    """The row again (htmx swaps it), or back to Today with the error as a message."""
+    if not request.htmx:
+        if error:
+            messages.error(request, error)
+        return redirect("customers:today")
+    follow_up.refresh_from_db()
+    context = {"item": follow_up, "error": error, "snooze_days": SNOOZE_DAYS}
+    return render(request, "customers/_follow_up.html", context)
+
+
+def _act(request: HttpRequest, pk: int, action) -> HttpResponse:
+    """Run `action(follow_up, staff, POST)`; bad input or a closed follow-up is shown on the row
+    (200, so htmx swaps it) and changes nothing."""
+    staff = current_staff(request)
+    follow_up = get_object_or_404(actionable(staff).select_related("customer"), pk=pk)
+    try:
+        action(follow_up, staff, request.POST)
+    except InputError as exc:
+        return _answer(request, follow_up, error=" ".join(_messages(exc.detail)))
+    except ValidationError as exc:
+        return _answer(request, follow_up, error=" ".join(exc.messages))
+    except services.FollowUpConflict as exc:
+        return _answer(request, follow_up, error=str(exc))
+    return _answer(request, follow_up)
+
+
+def _messages(detail) -> list[str]:
+    if isinstance(detail, dict):
+        return [m for value in detail.values() for m in _messages(value)]
+    if isinstance(detail, list):
+        return [m for value in detail for m in _messages(value)]
+    return [str(detail)]
 
 
 @login_required
 @require_POST
-def today_tick(request: HttpRequest) -> HttpResponse:
-    """Tick (or untick) one item of a Today list; a malformed fan id is a 400, nothing stored."""
-    staff = current_staff(request)
-    if request.POST.get("list") not in TODAY_LISTS:
-        raise Http404
-    form = TickForm(request.POST)
-    if not form.is_valid():
-        raise BadRequest("customer must be a fan id")
-    kind = form.cleaned_data["list"]
-    customer = get_object_or_404(
-        customers_visible_to(staff).only("id", "name"), pk=form.cleaned_data["customer"]
-    )
-    run = last_run()
-    ticks, done = toggle(
-        request.session.get("today_ticks", {}),
-        kind=kind,
-        customer_id=customer.pk,
-        run_id=run.pk if run else None,
-        today=timezone.localdate(),
-    )
-    request.session["today_ticks"] = ticks
-    if not request.htmx:
-        return redirect("customers:today")
-    context = {"kind": kind, "customer": customer, "done": done}
-    return render(request, "customers/_tick.html", context)
+def follow_up_done(request: HttpRequest, pk: int) -> HttpResponse:
+    def done(follow_up, staff, data):
+        fields = schemas.validated(
+            schemas.CompleteIn,
+            {"channel": data.get("channel", ""), "reached": data.get("reached", "false"),
+             "note": data.get("note", "")},
+        )  # fmt: skip
+        services.complete_follow_up(follow_up=follow_up, by=staff, now=timezone.now(), **fields)
+
+    return _act(request, pk, done)
+
+
+@login_required
+@require_POST
+def follow_up_snooze(request: HttpRequest, pk: int) -> HttpResponse:
+    def snooze(follow_up, staff, data):
+        days = data.get("days", "")
+        if days not in {str(d) for d in SNOOZE_DAYS}:
+            raise InputError({"days": ["1, 3 or 7"]})
+        today = timezone.localdate()
+        services.snooze_follow_up(
+            follow_up=follow_up, until=today + timedelta(days=int(days)), today=today
+        )
+
+    return _act(request, pk, snooze)
+
+
+@login_required
+@require_POST
+def follow_up_skip(request: HttpRequest, pk: int) -> HttpResponse:
+    def skip(follow_up, staff, data):
+        fields = schemas.validated(schemas.SkipIn, {"reason": data.get("reason", "")})
+        services.skip_follow_up(follow_up=follow_up, reason=fields["reason"])
+
+    return _act(request, pk, skip)
