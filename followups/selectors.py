@@ -202,7 +202,9 @@ def _counts_by(follow_ups: QuerySet[FollowUp], key: str | None, *, today: date) 
     follow_ups = follow_ups.annotate(bought=_bought_after_generation(), everything=Value(1))
     return {
         (row[key] if key else None): row
-        for row in follow_ups.values(key or "everything").annotate(
+        for row in follow_ups.order_by()
+        .values(key or "everything")
+        .annotate(
             generated=Count("id", filter=shown),
             held_out=Count("id", filter=~shown),
             holdout_buyers=Count("id", filter=~shown & Q(bought=True)),
@@ -303,6 +305,7 @@ def leaderboard(*, follow_ups: QuerySet[FollowUp], today: date) -> list[dict]:
     rows = []
     for row in (
         recent.exclude(guide=None)
+        .order_by()
         .values("guide_id", "guide__name")
         .annotate(due=Count("id"), done=Count("id", filter=Q(status=FollowUp.Status.DONE)))
     ):
