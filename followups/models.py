@@ -31,6 +31,13 @@ class FollowUpRule(TimestampedModel):
             "buyers; birthday: days before; the others: days from the label change to the due date."
         ),
     )
+    generated_through = models.DateField(
+        _("generated through"),
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=_("The last day follow-ups of this reason were generated for."),
+    )
     message_template = models.TextField(
         _("message"),
         blank=True,

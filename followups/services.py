@@ -42,6 +42,7 @@ from campaigns.services import record_contact
 from customers.models import Customer, Staff
 from fanops.vocabulary import RStage
 from followups.models import FollowUp, FollowUpRule, Reason
+from segmentation import rules
 from segmentation.models import LabelChange, RelabelRun
 from segmentation.selectors import apple_upgrades
 from tagging.selectors import birthdays_on, remark_mismatches
@@ -128,22 +129,28 @@ def _candidates(
     )
 
 
-def _open_window(due: str, *, as_of: date) -> Q:
-    """Due by `as_of` and not yet past expiry (a missed night catches up, nothing stale comes)."""
-    return Q(**{f"{due}__lte": as_of, f"{due}__gt": as_of - timedelta(days=expire_days())})
+def due_from(rule: FollowUpRule, *, as_of: date) -> date:
+    """The first due date a run for `as_of` considers: the day the rule last generated for
+    (rerun: that day again; a missed night: every day since), never one already expired."""
+    oldest = as_of - timedelta(days=expire_days() - 1)
+    last = rule.generated_through
+    return max(oldest, last) if last is not None and last <= as_of else oldest
 
 
-def after_sale_care(fans, *, rule: FollowUpRule, as_of: date) -> list[QuerySet]:
+def _due_between(due: str, *, since: date, as_of: date) -> Q:
+    return Q(**{f"{due}__gte": since, f"{due}__lte": as_of})
+
+
+def after_sale_care(fans, *, rule: FollowUpRule, as_of: date, since: date) -> list[QuerySet]:
     """`days` after her last sale (seed 003's 回访)."""
-    sale_before = as_of - timedelta(days=rule.days)
     fans = fans.filter(
-        labels__last_sale__lte=sale_before,
-        labels__last_sale__gt=sale_before - timedelta(days=expire_days()),
+        labels__last_sale__gte=since - timedelta(days=rule.days),
+        labels__last_sale__lte=as_of - timedelta(days=rule.days),
     ).annotate(care_on=AddDays(F("labels__last_sale"), Value(rule.days)))
     return [_candidates(fans, rule=rule, occasion=_iso("labels__last_sale"), due=F("care_on"))]
 
 
-def repurchase_nudge(fans, *, rule: FollowUpRule, as_of: date) -> list[QuerySet]:
+def repurchase_nudge(fans, *, rule: FollowUpRule, as_of: date, since: date) -> list[QuerySet]:
     """Her usual gap since her last sale has passed: the rhythm's mean gap (last − first sale in
     the window) / (sales in the window − 1), rounded up to a whole day; `days` for single buyers."""
     span = DaysBetween(F("labels__last_sale"), F("labels__window_first_sale"))
@@ -153,29 +160,35 @@ def repurchase_nudge(fans, *, rule: FollowUpRule, as_of: date) -> list[QuerySet]
         default=Value(rule.days),
         output_field=IntegerField(),
     )
-    fans = fans.filter(labels__last_sale__isnull=False).annotate(
-        nudge_on=AddDays(F("labels__last_sale"), gap)
-    )
-    fans = fans.filter(_open_window("nudge_on", as_of=as_of))
+    # A gap is at most the window (365 days) or `days`: bounds the scan of last sales.
+    longest = max(rule.days, rules.WINDOW_DAYS)
+    fans = fans.filter(
+        labels__last_sale__gte=since - timedelta(days=longest),
+        labels__last_sale__lt=as_of,
+    ).annotate(nudge_on=AddDays(F("labels__last_sale"), gap))
+    fans = fans.filter(_due_between("nudge_on", since=since, as_of=as_of))
     return [_candidates(fans, rule=rule, occasion=_iso("labels__last_sale"), due=F("nudge_on"))]
 
 
-def birthday(fans, *, rule: FollowUpRule, as_of: date) -> list[QuerySet]:
-    """`days` before her next birthday (lunar ones converted): one query per day of the window,
-    so each fan's occasion is the Gregorian date her birthday falls on."""
-    parts = []
-    for offset in range(rule.days + 1):
-        day = as_of + timedelta(days=offset)
-        due = max(as_of, day - timedelta(days=rule.days))
-        parts.append(
-            _candidates(
-                fans.filter(birthdays_on(day)),
-                rule=rule,
-                occasion=Value(day.isoformat()),
-                due=Value(due, output_field=DateField()),
-            )
-        )
-    return parts
+def birthday(fans, *, rule: FollowUpRule, as_of: date, since: date) -> list[QuerySet]:
+    """`days` before her next birthday (lunar ones converted); her occasion is the Gregorian
+    date it falls on. One query for the birthdays whose follow-up fell due since `since`."""
+    first = max(as_of, since + timedelta(days=rule.days))
+    days = [
+        first + timedelta(days=n)
+        for n in range((as_of + timedelta(days=rule.days) - first).days + 1)
+    ]
+    if not days:
+        return []
+    matches = Q(pk__in=[])
+    for day in days:
+        matches |= birthdays_on(day)
+    occasion = Case(
+        *(When(birthdays_on(day), then=Value(day.isoformat())) for day in days),
+        output_field=CharField(),
+    )
+    due = Value(as_of, output_field=DateField())
+    return [_candidates(fans.filter(matches), rule=rule, occasion=occasion, due=due)]
 
 
 def _recent_runs() -> list[int]:
@@ -202,19 +215,19 @@ def _changed(fans, *, rule: FollowUpRule, as_of: date, changes: QuerySet) -> lis
     ]
 
 
-def stage_drop(fans, *, rule: FollowUpRule, as_of: date) -> list[QuerySet]:
+def stage_drop(fans, *, rule: FollowUpRule, as_of: date, since: date) -> list[QuerySet]:
     """Moved to sleeping or pre-churn by the night's run."""
     changes = LabelChange.objects.filter(group=LabelChange.Group.R_STAGE, to_code__in=STAGE_DROPS)
     return _changed(fans, rule=rule, as_of=as_of, changes=changes)
 
 
-def apple_upgrade(fans, *, rule: FollowUpRule, as_of: date) -> list[QuerySet]:
+def apple_upgrade(fans, *, rule: FollowUpRule, as_of: date, since: date) -> list[QuerySet]:
     """Her apple went up (blossom < green < yellow < red < golden): congratulate her."""
     changes = LabelChange.objects.filter(apple_upgrades(), group=LabelChange.Group.APPLE)
     return _changed(fans, rule=rule, as_of=as_of, changes=changes)
 
 
-def remark_update(fans, *, rule: FollowUpRule, as_of: date) -> list[QuerySet]:
+def remark_update(fans, *, rule: FollowUpRule, as_of: date, since: date) -> list[QuerySet]:
     """Her WeChat remark (as last recorded) is not the standard: one follow-up per standard, whose
     message is the standard remark name to copy into WeChat."""
     fans = remark_mismatches(customers=fans)
@@ -302,11 +315,14 @@ def generate_follow_ups(*, as_of: date, now: datetime) -> dict[str, int]:
         ).update(status=FollowUp.Status.OPEN, updated_at=now),
     }
     fans = contactable_fans(now=now)
-    for rule in FollowUpRule.objects.filter(is_enabled=True).order_by("reason"):
+    for rule in FollowUpRule.objects.select_for_update().filter(is_enabled=True).order_by("reason"):
+        since = due_from(rule, as_of=as_of)
         created = 0
-        for candidates in GENERATORS[rule.reason](fans, rule=rule, as_of=as_of):
+        for candidates in GENERATORS[rule.reason](fans, rule=rule, as_of=as_of, since=since):
             created += _insert(candidates, reason=rule.reason, as_of=as_of, now=now)
         counts[rule.reason] = created
+        if rule.generated_through is None or rule.generated_through < as_of:
+            FollowUpRule.objects.filter(pk=rule.pk).update(generated_through=as_of)
     logger.info("follow-ups for %s: %s", as_of, counts)
     return counts
 
