@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from campaigns.models import AudienceMember, Campaign, CheckIn, Playbook
+from campaigns.models import AudienceMember, Campaign, CheckIn, Contact, Playbook
 
 
 @admin.register(Playbook)
@@ -31,3 +31,23 @@ class CheckInAdmin(admin.ModelAdmin):
     list_display = ["campaign", "customer", "checked_in_at", "by"]
     raw_id_fields = ["campaign", "customer", "by", "pos_token"]
     list_select_related = ["campaign", "customer", "by"]
+
+
+@admin.register(Contact)
+class ContactAdmin(admin.ModelAdmin):
+    """The contact ledger is append-only: read here, written by the services."""
+
+    list_display = ["contacted_at", "customer", "source", "channel", "staff", "campaign"]
+    list_filter = ["source", "channel"]
+    raw_id_fields = ["customer", "staff", "campaign"]
+    list_select_related = ["customer", "staff", "campaign"]
+    date_hierarchy = "contacted_at"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

@@ -16,6 +16,7 @@ from django.db.models import Count, QuerySet
 from django.utils.translation import gettext as _
 
 from customers.models import Customer, GuideTransfer, Staff
+from customers.signals import customers_transferred
 
 WORKING_MOVES_LIMIT = 2
 WORKING_MOVES_WINDOW = timedelta(days=90)
@@ -109,4 +110,5 @@ def transfer_customers(
         ],
         batch_size=1000,
     )
+    customers_transferred.send(sender=Customer, customer_ids=moved, to_guide=to_guide)
     return len(moved)

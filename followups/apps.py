@@ -8,7 +8,9 @@ class FollowupsConfig(AppConfig):
     verbose_name = _("follow-ups")
 
     def ready(self) -> None:
-        from followups.receivers import generate_after_relabel
+        from customers.signals import customers_transferred
+        from followups.receivers import generate_after_relabel, move_pending_follow_ups
         from segmentation.signals import labels_switched
 
         labels_switched.connect(generate_after_relabel, dispatch_uid="followups.generate")
+        customers_transferred.connect(move_pending_follow_ups, dispatch_uid="followups.transfer")

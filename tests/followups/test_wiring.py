@@ -1,0 +1,58 @@
+"""Follow-ups follow the relabel and the fans: the night's run generates them, a transfer moves them."""
+
+from datetime import date
+
+import pytest
+from django.utils import timezone
+
+from customers.models import Staff
+from customers.transfers import transfer_customers
+from followups.models import FollowUp
+from segmentation.services import relabel
+from tests.factories import aware_dt, make_customer, make_order, make_staff
+from tests.followups.helpers import only
+from tests.followups.test_api import follow_up_of
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_succeeded_relabel_generates_the_days_follow_ups(
+    store, guide, django_capture_on_commit_callbacks
+):
+    only("after_sale_care")
+    fan = make_customer(store=store, guide=guide)
+    make_order(customer=fan, paid_at=aware_dt(2026, 6, 27))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        relabel(as_of=date(2026, 6, 30))
+
+    follow_up = FollowUp.objects.get()
+    assert (follow_up.customer, follow_up.occasion, follow_up.due_on) == (
+        fan,
+        "2026-06-27",
+        date(2026, 6, 30),
+    )
+
+
+def test_a_store_relabel_generates_nothing(store, guide, django_capture_on_commit_callbacks):
+    only("after_sale_care")
+    make_order(customer=make_customer(store=store, guide=guide), paid_at=aware_dt(2026, 6, 27))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        relabel(as_of=date(2026, 6, 30), store_codes=[store.code])
+
+    assert FollowUp.objects.count() == 0
+
+
+def test_moving_a_fan_to_another_guide_moves_her_pending_follow_ups(store, guide, manager):
+    fan = make_customer(store=store, guide=guide)
+    pending = follow_up_of(fan, guide)
+    done = follow_up_of(fan, guide, reason="birthday", occasion="b", status="done",
+                        completed_at=timezone.now())  # fmt: skip
+    new_guide = make_staff(store=store, role=Staff.Role.GUIDE)
+
+    transfer_customers(customers=[fan], to_guide=new_guide, by=manager, now=timezone.now())
+
+    pending.refresh_from_db()
+    done.refresh_from_db()
+    assert (pending.guide, done.guide) == (new_guide, guide)
