@@ -201,6 +201,8 @@ SPECTACULAR_SETTINGS = {
         "OrderKindEnum": "customers.models.Order.Kind",
         "TagGroupKindEnum": "tagging.models.TagGroup.Kind",
         "CampaignKindEnum": "campaigns.models.Campaign.Kind",
+        "OrderChannelEnum": "customers.models.Order.Channel",
+        "ContactChannelEnum": "campaigns.models.Contact.Channel",
     },
 }
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024  # 1 MiB: a batch of 500 orders fits comfortably

@@ -2,8 +2,8 @@
 
 - `generate_follow_ups(*, as_of, now)`: after the night's relabel, expire what waited too long,
   reopen what was snoozed until today, and create the day's follow-ups of every enabled reason —
-  one `INSERT … SELECT … ON CONFLICT DO NOTHING` per reason (birthdays: per day of the window),
-  so a rerun for the same day creates nothing and no fan gets two pending follow-ups of a reason.
+  one `INSERT … SELECT … ON CONFLICT DO NOTHING` per reason over the due dates since the rule's
+  high water, so a rerun creates nothing and no fan gets two pending follow-ups of a reason.
 - `complete_follow_up`, `snooze_follow_up`, `skip_follow_up`: a guide's answer; completing writes
   the contact to the ledger (`campaigns.services.record_contact`) and is idempotent.
 
@@ -66,16 +66,16 @@ class AddDays(Func):
     output_field = DateField()
     arity = 2
 
-    def as_sql(self, compiler, connection, **extra):
-        return self.as_sql_template(compiler, connection, "(%(expressions)s)", " + ")
+    def as_sql(self, compiler, connection, **extra):  # PostgreSQL: date + integer
+        return super().as_sql(compiler, connection, template="(%(expressions)s)", arg_joiner=" + ")
 
-    def as_sqlite(self, compiler, connection, **extra):
-        return self.as_sql_template(
-            compiler, connection, "date(%(expressions)s || ' days')", ", '+' || "
+    def as_sqlite(self, compiler, connection, **extra):  # date(d, '+' || n || ' days')
+        return super().as_sql(
+            compiler,
+            connection,
+            template="date(%(expressions)s || ' days')",
+            arg_joiner=", '+' || ",
         )
-
-    def as_sql_template(self, compiler, connection, template, joiner):
-        return super().as_sql(compiler, connection, template=template, arg_joiner=joiner)
 
 
 class DaysBetween(Func):
@@ -119,6 +119,7 @@ def _message(rule: FollowUpRule):
 def _candidates(
     fans: QuerySet[Customer], *, rule: FollowUpRule, occasion, due, message=None
 ) -> QuerySet:
+    """The SELECT a reason's INSERT reads: fan, guide, store, occasion, due date, message."""
     return fans.values(
         f_customer=F("pk"),
         f_guide=F("guide_id"),
