@@ -31,7 +31,6 @@ from django.db.models import (
     Value,
 )
 from django.db.models.functions import Coalesce
-from django.utils import timezone
 
 from campaigns.models import Contact
 from campaigns.selectors import conversion_difference
@@ -84,7 +83,7 @@ def worklist(*, follow_ups: QuerySet[FollowUp], today: date) -> Worklist:
     shown = follow_ups.filter(is_holdout=False).select_related("customer", "guide")
     shown = shown.only(
         "id", "reason", "due_on", "status", "snoozed_until", "message", "customer_id",
-        "customer__name", "customer__phone", "guide_id", "guide__name",
+        "customer__name", "guide_id", "guide__name",
     )  # fmt: skip
     open_ = shown.filter(status=FollowUp.Status.OPEN)
     later = today + timedelta(days=UPCOMING_DAYS)
@@ -126,19 +125,6 @@ def contact_history(customer: Customer, *, limit: int = 50) -> QuerySet[Contact]
         .select_related("staff", "campaign")
         .order_by("-contacted_at", "-id")[:limit]
     )
-
-
-def days_since_last_contact(customer: Customer, *, today: date) -> int | None:
-    """Whole local days since her latest contact of any source; None if never contacted."""
-    last = (
-        Contact.objects.filter(customer=customer)
-        .order_by("-contacted_at")
-        .values_list("contacted_at", flat=True)
-        .first()
-    )
-    if last is None:
-        return None
-    return (today - timezone.localtime(last).date()).days
 
 
 # --- attribution and results --------------------------------------------------------------------
