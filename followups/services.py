@@ -13,6 +13,7 @@ The rules are docs/follow-ups.md's; every date is passed in (`as_of`, `now`), ne
 from __future__ import annotations
 
 import logging
+import time
 from datetime import date, datetime, timedelta
 
 from django.conf import settings
@@ -303,9 +304,20 @@ def _insert(candidates: QuerySet, *, reason: str, as_of: date, now: datetime) ->
 
 
 @transaction.atomic
-def generate_follow_ups(*, as_of: date, now: datetime) -> dict[str, int]:
+def generate_follow_ups(
+    *, as_of: date, now: datetime, timings: dict[str, float] | None = None
+) -> dict[str, int]:
     """The day's follow-ups, after the relabel for `as_of`: returns {"expired", "reopened",
-    reason: created}. Set-based and idempotent (docs/follow-ups.md)."""
+    reason: created}. Set-based and idempotent (docs/follow-ups.md). `timings` (optional)
+    receives seconds per step."""
+    timings = {} if timings is None else timings
+    clock = time.perf_counter()
+
+    def lap(step: str) -> None:
+        nonlocal clock
+        timings[step] = time.perf_counter() - clock
+        clock = time.perf_counter()
+
     pending = FollowUp.objects.filter(status__in=FollowUp.PENDING)
     counts = {
         "expired": pending.filter(due_on__lte=as_of - timedelta(days=expire_days())).update(
@@ -315,6 +327,7 @@ def generate_follow_ups(*, as_of: date, now: datetime) -> dict[str, int]:
             status=FollowUp.Status.SNOOZED, snoozed_until__lte=as_of
         ).update(status=FollowUp.Status.OPEN, updated_at=now),
     }
+    lap("expire")
     fans = contactable_fans(now=now)
     for rule in FollowUpRule.objects.select_for_update().filter(is_enabled=True).order_by("reason"):
         since = due_from(rule, as_of=as_of)
@@ -324,6 +337,7 @@ def generate_follow_ups(*, as_of: date, now: datetime) -> dict[str, int]:
         counts[rule.reason] = created
         if rule.generated_through is None or rule.generated_through < as_of:
             FollowUpRule.objects.filter(pk=rule.pk).update(generated_through=as_of)
+        lap(rule.reason)
     logger.info("follow-ups for %s: %s", as_of, counts)
     return counts
 

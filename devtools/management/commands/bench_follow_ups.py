@@ -66,12 +66,15 @@ class Command(BaseCommand):
         self.today_page(rounds=options["rounds"])
 
     def _generate(self, as_of, label: str) -> float:
-        started = time.perf_counter()
-        counts = generate_follow_ups(as_of=as_of, now=timezone.now())
+        started, timings = time.perf_counter(), {}
+        counts = generate_follow_ups(as_of=as_of, now=timezone.now(), timings=timings)
         seconds = time.perf_counter() - started
         created = sum(v for k, v in counts.items() if k not in ("expired", "reopened"))
         detail = ", ".join(f"{k} {v:,}" for k, v in counts.items())
-        self.stdout.write(f"{label}: {seconds:.2f} s, {created:,} created [{detail}]; {_load()}")
+        steps = "  ".join(f"{k} {v:.2f}" for k, v in timings.items())
+        self.stdout.write(
+            f"{label}: {seconds:.2f} s, {created:,} created [{detail}]  [{steps}]; {_load()}"
+        )
         return seconds
 
     def generation(self, *, as_of) -> None:
