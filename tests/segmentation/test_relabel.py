@@ -7,6 +7,7 @@ from unittest import mock
 import pytest
 from django.core.management import call_command
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from customers.models import Customer, CustomerLabels, Order, Staff
 from segmentation import job, services, switch
@@ -418,3 +419,18 @@ def test_a_fans_first_labels_row_is_not_recorded_as_a_change_but_later_moves_are
     assert list(
         LabelChange.objects.filter(run=second).values_list("group", "from_code", "to_code")
     ) == [("apple", "green", "yellow")]
+
+
+def test_an_incremental_run_works_with_queries_logged_as_under_debug(store):
+    """DEBUG (make run) logs every query with its parameters: the incremental read must not pass
+    a parameter its SQL does not use (SQLite cannot quote a list)."""
+    fan = make_customer(store=store)
+    make_order(customer=fan, paid_at=aware_dt(2026, 1, 10))
+    relabel(as_of=date(2026, 1, 30))
+    make_order(customer=fan, paid_at=aware_dt(2026, 1, 31))
+
+    with CaptureQueriesContext(connection):
+        run = relabel(as_of=date(2026, 1, 31))
+
+    assert (run.status, run.mode, run.error) == ("succeeded", "incremental", "")
+    assert CustomerLabels.objects.get(customer=fan).frequency == 2
