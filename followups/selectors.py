@@ -39,7 +39,7 @@ from customers.selectors import Actor
 from followups.models import FollowUp
 
 CENTS = Decimal("0.01")
-WORKLIST_MAX = 100
+WORKLIST_MAX = 30  # rows per list on the phone; the counts give the rest
 UPCOMING_DAYS = 7
 LEADERBOARD_DAYS = 30
 
