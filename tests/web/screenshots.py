@@ -23,6 +23,7 @@ CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 PHONE = {"width": 375, "height": 812}
 DESKTOP = {"width": 1280, "height": 900}
 PASSWORD = "fanops-demo"
+MAX_HEIGHT = 2400  # CSS px: a long worklist is shown by its first screens
 
 
 def _free_port() -> int:
@@ -135,7 +136,10 @@ def _shoot(browser, base: str, out: Path, username: str, shots: list[tuple[str, 
             if scroll > 0:
                 print(f"warning: {name} on {device} scrolls sideways by {scroll}px")
             target = out / f"{name}-{device}.png"
-            page.screenshot(path=str(target), full_page=True)
+            width = page.viewport_size["width"]
+            height = min(page.evaluate("document.documentElement.scrollHeight"), MAX_HEIGHT)
+            clip = {"x": 0, "y": 0, "width": width, "height": height}
+            page.screenshot(path=str(target), full_page=True, clip=clip)
             print(f"saved {target}")
         context.close()
 

@@ -152,7 +152,10 @@ def dashboard_page(*, staff: Staff, store: Store, today: date) -> DashboardPage:
     )
 
 
-def _leaderboard_chart(board: list[dict]) -> dict:
+def _leaderboard_chart(board: list[dict]) -> dict | None:
+    """The guides' converted sales as bars; None until a follow-up converted (an empty chart)."""
+    if not any(row["converted_sales"] for row in board):
+        return None
     return {
         "labels": [row["guide__name"] for row in board],
         "values": [float(row["converted_sales"]) for row in board],
