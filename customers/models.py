@@ -215,6 +215,8 @@ class Customer(TimestampedModel):
                 fields=["store", "birth_calendar", "birth_month", "birth_day"],
                 name="customer_birthday_idx",
             ),
+            # The nightly follow-ups find the brand's birthdays of a day (the index above is by store).
+            models.Index(fields=["birth_month", "birth_day"], name="customer_birth_day_idx"),
             models.Index(fields=["name"], name="customer_name_idx"),
             # The nightly relabel refreshes the fact labels of the fans saved since its last run.
             models.Index(fields=["updated_at"], name="customer_updated_idx"),

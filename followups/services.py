@@ -40,12 +40,12 @@ from django.utils.translation import gettext as _
 from campaigns.models import Contact, Playbook
 from campaigns.selectors import capped_customer_ids, contacts_within
 from campaigns.services import record_contact
-from customers.models import Customer, Staff
+from customers.models import Customer, Order, Staff
 from fanops.vocabulary import RStage
 from followups.models import FollowUp, FollowUpRule, Reason
 from segmentation import rules
 from segmentation.models import LabelChange, RelabelRun
-from segmentation.selectors import apple_upgrades
+from segmentation.selectors import apple_upgrades, local_day_start
 from tagging.selectors import birthdays_on, remark_mismatches
 
 logger = logging.getLogger(__name__)
@@ -144,10 +144,18 @@ def _due_between(due: str, *, since: date, as_of: date) -> Q:
 
 
 def after_sale_care(fans, *, rule: FollowUpRule, as_of: date, since: date) -> list[QuerySet]:
-    """`days` after her last sale (seed 003's 回访)."""
+    """`days` after her last sale (seed 003's 回访). The sales of those days are found by date
+    (an index range on the orders), then the fans whose last sale it still is."""
+    first, last = since - timedelta(days=rule.days), as_of - timedelta(days=rule.days)
+    sales = Order.objects.filter(
+        kind=Order.Kind.SALE,
+        paid_at__gte=local_day_start(first),
+        paid_at__lt=local_day_start(last + timedelta(days=1)),
+    )
     fans = fans.filter(
-        labels__last_sale__gte=since - timedelta(days=rule.days),
-        labels__last_sale__lte=as_of - timedelta(days=rule.days),
+        pk__in=sales.values("customer_id"),
+        labels__last_sale__gte=first,
+        labels__last_sale__lte=last,
     ).annotate(care_on=AddDays(F("labels__last_sale"), Value(rule.days)))
     return [_candidates(fans, rule=rule, occasion=_iso("labels__last_sale"), due=F("care_on"))]
 

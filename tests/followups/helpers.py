@@ -11,7 +11,7 @@ from customers.models import Customer, CustomerLabels, Staff, Store
 from followups.models import FollowUp, FollowUpRule, Reason
 from followups.services import generate_follow_ups
 from segmentation.models import LabelChange, RelabelRun
-from tests.factories import make_customer
+from tests.factories import make_customer, make_order
 
 AS_OF = date(2026, 6, 30)
 
@@ -37,6 +37,8 @@ def fan_with_labels(
     **fields,
 ) -> Customer:
     fan = make_customer(store=store, guide=guide, **fields)
+    if last_sale is not None:  # the sale the labels row stands for
+        make_order(customer=fan, paid_at=noon(last_sale))
     CustomerLabels.objects.create(
         customer=fan,
         last_sale=last_sale,
