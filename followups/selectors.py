@@ -297,7 +297,14 @@ def leaderboard(*, follow_ups: QuerySet[FollowUp], today: date) -> list[dict]:
     ):
         rate = row["done"] / row["due"] if row["due"] else 0.0
         sales = by_guide.get(row["guide_id"], Decimal("0")).quantize(CENTS)
-        rows.append({**row, "completion_rate": round(rate, 4), "converted_sales": sales})
+        rows.append(
+            {
+                **row,
+                "completion_rate": round(rate, 4),
+                "completion_percent": round(100 * rate),
+                "converted_sales": sales,
+            }
+        )
     rows.sort(key=lambda r: (-r["converted_sales"], -r["completion_rate"], r["guide__name"]))
     for rank, row in enumerate(rows, start=1):
         row["rank"] = rank
