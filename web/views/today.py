@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 from rest_framework.exceptions import ValidationError as InputError
 
@@ -89,7 +90,7 @@ def follow_up_snooze(request: HttpRequest, pk: int) -> HttpResponse:
     def snooze(follow_up, staff, data):
         days = data.get("days", "")
         if days not in {str(d) for d in SNOOZE_DAYS}:
-            raise InputError({"days": ["1, 3 or 7"]})
+            raise InputError({"days": [_("Snooze for 1, 3 or 7 days.")]})
         today = timezone.localdate()
         services.snooze_follow_up(
             follow_up=follow_up, until=today + timedelta(days=int(days)), today=today
