@@ -139,7 +139,7 @@ def finish_distributed(*, run_id: int, as_of: date) -> RelabelRun:
             return run
         ensure_parts_table()
         try:
-            return services.run_pipeline(
+            run = services.run_pipeline(
                 run=started,
                 as_of=as_of,
                 store_ids=None,
@@ -150,3 +150,5 @@ def finish_distributed(*, run_id: int, as_of: date) -> RelabelRun:
             )
         finally:
             forget_parts(run_id=run_id)
+    services.announce_switched(run)
+    return run

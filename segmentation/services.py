@@ -485,7 +485,13 @@ def relabel(
             touched=touched,
             drift_since=base if full else None,
         )
-        if run.status == RelabelRun.Status.SUCCEEDED and store_ids is None:
-            # Once committed (at once outside a transaction): follow-ups are generated from it.
-            transaction.on_commit(lambda: labels_switched.send(sender=RelabelRun, run=run))
+        if store_ids is None:
+            announce_switched(run)
         return run
+
+
+def announce_switched(run: RelabelRun) -> None:
+    """Tell the apps above (`segmentation.signals.labels_switched`) that a brand-wide run
+    succeeded, once committed (at once outside a transaction): follow-ups are made from it."""
+    if run.status == RelabelRun.Status.SUCCEEDED:
+        transaction.on_commit(lambda: labels_switched.send(sender=RelabelRun, run=run))

@@ -14,6 +14,7 @@ from segmentation.services import relabel
 from tests.factories import aware_dt, make_customer, make_order, make_staff
 from tests.followups.helpers import only
 from tests.followups.test_api import follow_up_of
+from tests.segmentation.test_distributed import run_by_hand
 
 pytestmark = pytest.mark.django_db
 
@@ -73,3 +74,18 @@ def test_moving_a_fan_to_another_guide_moves_her_pending_follow_ups(store, guide
     pending.refresh_from_db()
     done.refresh_from_db()
     assert (pending.guide, done.guide) == (new_guide, guide)
+
+
+def test_a_distributed_run_queues_the_days_follow_ups_too(
+    store, django_capture_on_commit_callbacks
+):
+    make_order(customer=make_customer(store=store), paid_at=aware_dt(2026, 6, 27))
+
+    with (
+        mock.patch("followups.tasks.generate_follow_ups.delay") as delay,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        run = run_by_hand(date(2026, 6, 30), parts=2)
+
+    assert run.status == "succeeded"
+    delay.assert_called_once_with("2026-06-30")
