@@ -194,6 +194,8 @@ def read_frame(sql: str, params, columns: Sequence[tuple[str, object]]) -> pd.Da
     """The rows of `sql` with `params`, typed by `columns` (see the module docstring)."""
     kinds = {name: np.dtype(kind) for name, kind in columns}
     if connection.vendor != "postgresql":
+        if isinstance(params, dict):  # a list SQLite's SQL inlines cannot be bound, nor logged
+            params = {key: value for key, value in params.items() if f"%({key})s" in sql}
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             rows = cursor.fetchall()

@@ -263,7 +263,7 @@ def buyer_aggregates(
     GROUP BY; of `store_ids`' fans or of `customer_ids` only."""
     sql = aggregate_sql(vendor=connection.vendor, store_ids=store_ids, customer_ids=customer_ids)
     params = cutoffs(as_of=as_of)
-    if customer_ids is not None and connection.vendor == "postgresql":  # SQLite: ids inlined
+    if customer_ids is not None:
         params["customer_ids"] = [int(i) for i in customer_ids]
     return _read_aggregates(sql, params, as_of=as_of)
 
