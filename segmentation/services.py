@@ -27,8 +27,10 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import partial
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -54,6 +56,7 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 LOCK_NAME = "fanops.relabel"
 LOCK_KEY = bulk.lock_key(LOCK_NAME)  # pg_try_advisory_lock key: sha256("fanops.relabel")[:8]
@@ -304,56 +307,88 @@ def _fans_on_own_connection() -> tuple[pd.DataFrame, float]:
         connection.close()
 
 
-def _read_inputs(
-    *,
-    aggregates: Callable[[], pd.DataFrame],
-    timer: Timer,
-    as_of: date,
-    touched: np.ndarray | None = None,
-) -> pd.DataFrame:
-    """The buyers' aggregates and every fan, combined.
+def _alongside_fans(work: Callable[[], T], *, timer: Timer) -> tuple[pd.DataFrame, T]:
+    """Every fan (`selectors.fan_rows`) and `work()`'s result (timed as "aggregate").
 
-    On PostgreSQL outside a transaction the fans are read on a second connection while the
-    orders are aggregated (the two scans overlap: ~10 s less at 1M fans); inside a transaction
-    (tests) a second connection could not see its rows, so they are read one after the other.
-    `timings` then has "fans" measured on its own thread, overlapping "aggregate".
+    On PostgreSQL outside a transaction the fans are read on a second connection meanwhile (the
+    two overlap); inside a transaction (tests) a second connection could not see its rows, so
+    they are read one after the other. `timings` then has "fans" measured on its own thread,
+    overlapping "aggregate".
     """
     if connection.vendor == "postgresql" and not connection.in_atomic_block:
         with ThreadPoolExecutor(max_workers=1) as pool:
             pending = pool.submit(_fans_on_own_connection)
             try:
                 with timer.phase("aggregate"), job.job_transaction():
-                    buyers = aggregates()
+                    result = work()
             finally:
                 fans, seconds = pending.result()
         timer.timings["fans (alongside)"] = seconds
         job.checkpoint("fans")
     else:
         with timer.phase("aggregate"), job.job_transaction():
-            buyers = aggregates()
+            result = work()
         with timer.phase("fans"):
             fans = selectors.fan_rows()
-    if touched is not None:
-        with timer.phase("stored"):
-            buyers = _with_stored_aggregates(fans, buyers, touched, as_of=as_of)
+    return fans, result
+
+
+def _read_inputs(*, aggregates: Callable[[], pd.DataFrame], timer: Timer) -> pd.DataFrame:
+    """A full run's inputs: every buyer's aggregates from the orders, and every fan."""
+    fans, buyers = _alongside_fans(aggregates, timer=timer)
     return selectors.combine(fans, buyers)
 
 
-def _with_stored_aggregates(
-    fans: pd.DataFrame, fresh: pd.DataFrame, touched: np.ndarray, *, as_of: date
-) -> pd.DataFrame:
-    """An incremental run's aggregates: the `touched` fans' `fresh` ones (read from their
-    orders; none for a touched fan without a sale by as_of) and every other fan's stored ones.
+@dataclass(frozen=True)
+class Increment:
+    """An incremental run's start: the run `since` whose rows it moves on, this run's high water
+    and the fans whose orders moved in between (`selectors.touched_fans`)."""
 
-    A fan without a labels row has nothing stored: her orders are read (normally nobody)."""
-    ids = fans["customer_id"].to_numpy()
-    missing = ids[(fans["has_labels"].to_numpy() == 0) & ~np.isin(ids, touched)]
-    parts = [fresh]
-    if len(missing):
-        parts.append(selectors.buyer_aggregates(as_of=as_of, customer_ids=missing))
-    stored = selectors.stored_aggregates(fans, as_of=as_of)
-    parts.append(stored[~np.isin(stored["customer_id"].to_numpy(), touched)])
-    return pd.concat(parts, ignore_index=True)
+    since: RelabelRun
+    high_water: int
+    touched: np.ndarray
+
+
+def _read_increment(increment: Increment, *, as_of: date, timer: Timer) -> pd.DataFrame:
+    """An incremental run's inputs: every fan with her aggregates — the stored ones, moved on by
+    the orders that arrived and left the window for the touched fans whose rows hold what the
+    last run computed, read again from all their orders for the others (`fans_to_recount`).
+
+    Only index-bound reads of the orders that moved (a few thousand at 1M fans), alongside the
+    fans: reading the touched fans' every order took a scan of the whole table."""
+    high_water = increment.high_water
+
+    def moved() -> tuple[np.ndarray, pd.DataFrame, selectors.OrderMoves]:
+        recount = selectors.fans_to_recount(increment.touched)
+        fresh = selectors.buyer_aggregates(as_of=as_of, customer_ids=recount, high_water=high_water)
+        moves = selectors.order_moves(since=increment.since, as_of=as_of, high_water=high_water)
+        return recount, fresh, moves
+
+    fans, (recount, fresh, moves) = _alongside_fans(moved, timer=timer)
+    with timer.phase("stored"):
+        ids = fans["customer_id"].to_numpy()
+        touched = np.isin(ids, increment.touched)
+        kept = (fans["has_labels"].to_numpy() == 1) & (fans["old_labels_key"].to_numpy() != 0)
+        kept &= fans["stored_lifetime_sales"].to_numpy() > 0
+        recounted = np.isin(ids, recount)
+        # Touched rows another writer changed since `recount` was read, and untouched fans
+        # without a row (normally nobody): all their orders.
+        again = ids[
+            (touched & ~kept & ~recounted) | ((fans["has_labels"].to_numpy() == 0) & ~touched)
+        ]
+        parts = [fresh]
+        if len(again):
+            parts.append(
+                selectors.buyer_aggregates(as_of=as_of, customer_ids=again, high_water=high_water)
+            )
+        stored = selectors.stored_aggregates(fans, as_of=as_of)
+        stored_ids = stored["customer_id"].to_numpy()
+        position = pd.Index(ids).get_indexer(stored_ids)
+        moving = touched[position] & kept[position] & ~recounted[position]
+        parts.append(selectors.advance_aggregates(stored[moving], moves, as_of=as_of))
+        parts.append(stored[~touched[position]])
+        buyers = pd.concat(parts, ignore_index=True)
+    return selectors.combine(fans, buyers)
 
 
 def run_pipeline(
@@ -362,19 +397,22 @@ def run_pipeline(
     as_of: date,
     store_ids: list[int] | None,
     timer: Timer,
-    aggregates: Callable[[], pd.DataFrame],
-    touched: np.ndarray | None = None,
+    aggregates: Callable[[], pd.DataFrame] | None = None,
+    increment: Increment | None = None,
     drift_since: RelabelRun | None = None,
 ) -> RelabelRun:
     """aggregate → fans → classify → remarks → stage → switch; the caller holds the lock.
 
-    `touched` (an incremental run): the ids of the fans `aggregates` reads; every other fan's
-    aggregates come from her labels row.
+    `aggregates` (a full run): every buyer's aggregates. `increment` (an incremental run): the
+    last run's rows moved on by the orders that moved (`_read_increment`).
     `drift_since` (a full run): compare every untouched fan's stored aggregates with her orders
     and record the fans that differed in `run.drift` (the run's rows repair them).
     """
     try:
-        inputs = _read_inputs(aggregates=aggregates, timer=timer, as_of=as_of, touched=touched)
+        if increment is not None:
+            inputs = _read_increment(increment, as_of=as_of, timer=timer)
+        else:
+            inputs = _read_inputs(aggregates=aggregates, timer=timer)
         if drift_since is not None:
             with timer.phase("drift"):
                 run.drift = _drift(
@@ -467,20 +505,22 @@ def relabel(
         incremental = not full and base is not None and run.order_high_water is not None
         run.mode = RelabelRun.Mode.INCREMENTAL if incremental else RelabelRun.Mode.FULL
         run.save(update_fields=["order_high_water", "mode"])
-        aggregates = partial(selectors.buyer_aggregates, as_of=as_of)
-        touched = None
+        aggregates = partial(
+            selectors.buyer_aggregates, as_of=as_of, high_water=run.order_high_water
+        )
+        increment = None
         if run.mode == RelabelRun.Mode.INCREMENTAL:
             with timer.phase("touched"):
                 touched = selectors.touched_fans(
                     since=base, as_of=as_of, high_water=run.order_high_water
                 )
-            aggregates = partial(selectors.buyer_aggregates, as_of=as_of, customer_ids=touched)
+            increment = Increment(since=base, high_water=run.order_high_water, touched=touched)
         return run_pipeline(
             run=run,
             as_of=as_of,
             store_ids=store_ids,
             timer=timer,
             aggregates=aggregates,
-            touched=touched,
+            increment=increment,
             drift_since=base if full else None,
         )

@@ -195,6 +195,7 @@ event = st.one_of(
         st.just("sale"), st.integers(0, 7), day_back, st.sampled_from(["0.01", "599", "3000"])
     ),
     st.tuples(st.just("import"), st.integers(0, 7), day_back, st.sampled_from(["120", "2999.99"])),
+    st.tuples(st.just("raw_refund"), st.integers(0, 7), day_back, st.sampled_from(["30", "5000"])),
     st.tuples(st.just("refund"), st.integers(0, 7), st.just(0), st.just("")),
     st.tuples(st.just("leader"), st.integers(0, 7), st.just(0), st.just("")),
 )
@@ -230,6 +231,8 @@ def test_each_night_the_maintained_labels_equal_a_full_recompute(db, history, ni
                     record(sale(store, fan.phone, day, amount))
                 elif kind == "import":  # around it: found by the order high water
                     make_order(customer=fan, amount=amount, paid_at=at(day))
+                elif kind == "raw_refund":  # around it too, perhaps of a fan who never bought
+                    make_order(customer=fan, amount=amount, paid_at=at(day), kind="refund")
                 elif kind == "refund":
                     last = fan.orders.filter(kind="sale", amount__gte=100).first()
                     if last is not None and not last.refunds.exists():
