@@ -102,6 +102,15 @@ def _ids(values) -> str:
     return ",".join(str(int(i)) for i in values) or "NULL"
 
 
+SALE = "o.kind = 'sale'"  # of an order `o`: a sale (the aggregates count sales, refunds apart)
+
+
+def _instant(vendor: str, expr: str) -> str:
+    """An instant as `read_frame` reads it: PostgreSQL '-infinity' (binary: the int64 minimum)
+    for none; SQLite text or NULL."""
+    return f"COALESCE({expr}, '-infinity')" if vendor == "postgresql" else expr
+
+
 def aggregate_sql(
     *,
     vendor: str,
@@ -123,19 +132,17 @@ def aggregate_sql(
     """
     order_table = Order._meta.db_table
     customer_table = Customer._meta.db_table
-    sale = "o.kind = 'sale'"
+    sale = SALE
     in_window = "o.paid_at >= %(window_start)s"
-    if vendor == "postgresql":
 
-        def instant(expr: str) -> str:
-            return f"COALESCE({expr}, '-infinity')"
+    def instant(expr: str) -> str:
+        return _instant(vendor, expr)
+
+    if vendor == "postgresql":
 
         def cents(where: str) -> str:
             return f"COALESCE((SUM(o.amount) FILTER (WHERE {where}) * 100)::bigint, 0)"
     else:
-
-        def instant(expr: str) -> str:
-            return expr
 
         def cents(where: str) -> str:
             return (
@@ -324,16 +331,36 @@ def order_moves(*, since: RelabelRun, as_of: date, high_water: int) -> OrderMove
     )
     left_window = {"end": now["window_start"], "window_start": before["window_start"]}
     left = _read_aggregates(left_sql, {**left_window, **marks}, as_of=as_of)
-    # Their first sale of [this window's start, since's end) among the orders since read.
-    rest_sql = aggregate_sql(
-        vendor=vendor,
-        customer_ids=left["customer_id"].to_numpy(),
-        orders="o.id <= %(since_high_water)s AND o.paid_at >= %(window_start)s",
+    window_rest = _first_sales(
+        left["customer_id"].to_numpy(),
+        start=now["window_start"],
+        end=before["end"],
+        high_water=since.order_high_water,
     )
-    rest_window = {"end": before["end"], "window_start": now["window_start"]}
-    rest_params = {**rest_window, **marks, "customer_ids": [int(i) for i in left["customer_id"]]}
-    window_rest = _read_aggregates(rest_sql, rest_params, as_of=as_of)
     return OrderMoves(arrived=arrived, left=left, window_rest=window_rest)
+
+
+def _first_sales(customer_ids, *, start, end, high_water: int) -> pd.DataFrame:
+    """Each fan's first sale paid in [start, end) up to `high_water`, as a local date
+    (`window_first_sale`; NaT for none): one index probe per fan on (customer, paid_at) —
+    their every order of the window lies on most of the pages of the table."""
+    vendor = connection.vendor
+    first = f"""(SELECT MIN(o.paid_at) FROM {Order._meta.db_table} o
+                  WHERE o.customer_id = c.id AND {SALE} AND o.paid_at >= %(start)s
+                    AND o.paid_at < %(end)s AND o.id <= %(high_water)s)"""
+    fans = _fans_of(customer_ids).replace("%s", "%(ids)s")
+    sql = f"SELECT CAST(c.id AS BIGINT), {_instant(vendor, first)} FROM {fans}"
+    params = {"start": start, "end": end, "high_water": high_water}
+    params["ids"] = [int(i) for i in customer_ids]
+    columns = [("customer_id", "int64"), ("at", "int64" if vendor == "postgresql" else "object")]
+    frame = bulk.read_frame(sql, params, columns)
+    return pd.DataFrame(
+        {
+            "customer_id": frame["customer_id"].to_numpy(dtype="int64"),
+            "window_first_sale": _local_dates(frame["at"]).to_numpy(),
+        },
+        copy=False,
+    )
 
 
 def _aligned(frame: pd.DataFrame, ids: np.ndarray, column: str) -> np.ndarray:
@@ -406,12 +433,25 @@ def fan_rows(*, store_ids: list[int] | None = None) -> pd.DataFrame:
     (FAN_COLUMNS) and her stored aggregates (STORED_AGGREGATE_COLUMNS; MISSING without a row).
 
     Two primary-key scans put side by side in numpy rather than one join: at 1M fans 0.6 s and
-    0.8 s against 2.3 s for the merge join's rows."""
-    vendor = connection.vendor
-    fans = bulk.read_frame(fans_sql(vendor=vendor, store_ids=store_ids), {}, FAN_COLUMNS[:7])
-    rows = bulk.read_frame(
-        labels_rows_sql(vendor=vendor, store_ids=store_ids), {}, LABELS_ROW_COLUMNS
-    )
+    0.8 s against 2.3 s for the merge join's rows (an incremental run reads them on two
+    connections: `customer_rows`, `labels_rows`, `side_by_side`)."""
+    return side_by_side(customer_rows(store_ids=store_ids), labels_rows(store_ids=store_ids))
+
+
+def customer_rows(*, store_ids: list[int] | None = None) -> pd.DataFrame:
+    """`fans_sql`'s rows: FAN_COLUMNS up to `referrer_id`."""
+    sql = fans_sql(vendor=connection.vendor, store_ids=store_ids)
+    return bulk.read_frame(sql, {}, FAN_COLUMNS[:7])
+
+
+def labels_rows(*, store_ids: list[int] | None = None) -> pd.DataFrame:
+    """`labels_rows_sql`'s rows: LABELS_ROW_COLUMNS."""
+    sql = labels_rows_sql(vendor=connection.vendor, store_ids=store_ids)
+    return bulk.read_frame(sql, {}, LABELS_ROW_COLUMNS)
+
+
+def side_by_side(fans: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
+    """`fan_rows`: each fan of `customer_rows` with her row of `labels_rows` (if any)."""
     position = pd.Index(rows["customer_id"]).get_indexer(fans["customer_id"])
     found = position >= 0
     columns = {name: fans[name].to_numpy() for name in fans.columns}
@@ -501,24 +541,12 @@ def touched_fans(*, since: RelabelRun, as_of: date, high_water: int) -> np.ndarr
         return np.array([row[0] for row in cursor.fetchall()], dtype="int64")
 
 
-def fans_to_recount(customer_ids) -> np.ndarray:
-    """Of `customer_ids`, the fans whose labels row may not hold what the last run computed —
-    none, written since by someone else (a live sale, the admin: `labels_key` cleared), or no
-    sale stored (the run keeps no refunds of a fan without a sale) — so their aggregates are
-    read again from all their orders rather than moved on from the row."""
-    labels, customers = CustomerLabels._meta.db_table, Customer._meta.db_table
+def _fans_of(customer_ids) -> str:
+    """A FROM item `c(id)` of `customer_ids`: PostgreSQL, an array parameter (%s) unnested, so
+    that the planner looks each one up by key; SQLite, the fans listed."""
     if connection.vendor == "postgresql":
-        wanted, params = "c.id = ANY(%s::bigint[])", [[int(i) for i in customer_ids]]
-    else:
-        wanted, params = f"c.id IN ({_ids(customer_ids)})", []
-    sql = f"""
-        SELECT c.id FROM {customers} c LEFT JOIN {labels} l ON l.customer_id = c.id
-         WHERE {wanted}
-           AND (l.customer_id IS NULL OR l.labels_key IS NULL OR l.lifetime_sales = 0)
-    """
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return np.array([row[0] for row in cursor.fetchall()], dtype="int64")
+        return "unnest(%s::bigint[]) AS c(id)"
+    return f"(SELECT id FROM {Customer._meta.db_table} WHERE id IN ({_ids(customer_ids)})) c"
 
 
 def name_hashes(customer_ids) -> dict[int, int]:

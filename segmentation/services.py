@@ -297,18 +297,20 @@ def write_labels(
     return run
 
 
-def _fans_on_own_connection() -> tuple[pd.DataFrame, float]:
-    """`selectors.fan_rows()` on this thread's own connection (closed afterwards)."""
+def _on_own_connection(read: Callable[[], pd.DataFrame]) -> tuple[pd.DataFrame, float]:
+    """`read()` on this thread's own connection (closed afterwards), and its seconds."""
     started = time.perf_counter()
     try:
         with job.job_transaction():
-            return selectors.fan_rows(), round(time.perf_counter() - started, 3)
+            return read(), round(time.perf_counter() - started, 3)
     finally:
         connection.close()
 
 
-def _alongside_fans(work: Callable[[], T], *, timer: Timer) -> tuple[pd.DataFrame, T]:
-    """Every fan (`selectors.fan_rows`) and `work()`'s result (timed as "aggregate").
+def _alongside(
+    work: Callable[[], T], read: Callable[[], pd.DataFrame], *, timer: Timer
+) -> tuple[pd.DataFrame, T]:
+    """`read()`'s fans and `work()`'s result (timed as "aggregate").
 
     On PostgreSQL outside a transaction the fans are read on a second connection meanwhile (the
     two overlap); inside a transaction (tests) a second connection could not see its rows, so
@@ -317,7 +319,7 @@ def _alongside_fans(work: Callable[[], T], *, timer: Timer) -> tuple[pd.DataFram
     """
     if connection.vendor == "postgresql" and not connection.in_atomic_block:
         with ThreadPoolExecutor(max_workers=1) as pool:
-            pending = pool.submit(_fans_on_own_connection)
+            pending = pool.submit(_on_own_connection, read)
             try:
                 with timer.phase("aggregate"), job.job_transaction():
                     result = work()
@@ -329,13 +331,13 @@ def _alongside_fans(work: Callable[[], T], *, timer: Timer) -> tuple[pd.DataFram
         with timer.phase("aggregate"), job.job_transaction():
             result = work()
         with timer.phase("fans"):
-            fans = selectors.fan_rows()
+            fans = read()
     return fans, result
 
 
 def _read_inputs(*, aggregates: Callable[[], pd.DataFrame], timer: Timer) -> pd.DataFrame:
     """A full run's inputs: every buyer's aggregates from the orders, and every fan."""
-    fans, buyers = _alongside_fans(aggregates, timer=timer)
+    fans, buyers = _alongside(aggregates, selectors.fan_rows, timer=timer)
     return selectors.combine(fans, buyers)
 
 
@@ -350,41 +352,38 @@ class Increment:
 
 
 def _read_increment(increment: Increment, *, as_of: date, timer: Timer) -> pd.DataFrame:
-    """An incremental run's inputs: every fan with her aggregates — the stored ones, moved on by
-    the orders that arrived and left the window for the touched fans whose rows hold what the
-    last run computed, read again from all their orders for the others (`fans_to_recount`).
+    """An incremental run's inputs: every fan with her aggregates — the stored ones, and for the
+    touched fans the stored ones moved on by the orders that arrived and left the window
+    (`selectors.advance_aggregates`), or read again from all their orders where the row may not
+    hold what the last run computed (no row, written since by a live sale or the admin:
+    `labels_key` cleared; or no sale stored: a refunds-only history is not kept).
 
-    Only index-bound reads of the orders that moved (a few thousand at 1M fans), alongside the
-    fans: reading the touched fans' every order took a scan of the whole table."""
+    The orders are read only where they moved (index-bound, a few thousand rows at 10M orders):
+    the touched fans' every order lay on most pages of the table (a 1.4 s scan at 10M). The
+    labels rows are read on this connection after them, the fans on a second one meanwhile."""
     high_water = increment.high_water
 
-    def moved() -> tuple[np.ndarray, pd.DataFrame, selectors.OrderMoves]:
-        recount = selectors.fans_to_recount(increment.touched)
-        fresh = selectors.buyer_aggregates(as_of=as_of, customer_ids=recount, high_water=high_water)
+    def moved_and_rows() -> tuple[selectors.OrderMoves, pd.DataFrame]:
         moves = selectors.order_moves(since=increment.since, as_of=as_of, high_water=high_water)
-        return recount, fresh, moves
+        return moves, selectors.labels_rows()
 
-    fans, (recount, fresh, moves) = _alongside_fans(moved, timer=timer)
+    customers, (moves, rows) = _alongside(moved_and_rows, selectors.customer_rows, timer=timer)
     with timer.phase("stored"):
+        fans = selectors.side_by_side(customers, rows)
         ids = fans["customer_id"].to_numpy()
+        has_row = fans["has_labels"].to_numpy() == 1
         touched = np.isin(ids, increment.touched)
-        kept = (fans["has_labels"].to_numpy() == 1) & (fans["old_labels_key"].to_numpy() != 0)
+        kept = has_row & (fans["old_labels_key"].to_numpy() != 0)
         kept &= fans["stored_lifetime_sales"].to_numpy() > 0
-        recounted = np.isin(ids, recount)
-        # Touched rows another writer changed since `recount` was read, and untouched fans
-        # without a row (normally nobody): all their orders.
-        again = ids[
-            (touched & ~kept & ~recounted) | ((fans["has_labels"].to_numpy() == 0) & ~touched)
-        ]
-        parts = [fresh]
+        again = ids[(touched & ~kept) | ~has_row]  # normally only the fans sales relabelled live
+        parts = []
         if len(again):
             parts.append(
                 selectors.buyer_aggregates(as_of=as_of, customer_ids=again, high_water=high_water)
             )
         stored = selectors.stored_aggregates(fans, as_of=as_of)
-        stored_ids = stored["customer_id"].to_numpy()
-        position = pd.Index(ids).get_indexer(stored_ids)
-        moving = touched[position] & kept[position] & ~recounted[position]
+        position = pd.Index(ids).get_indexer(stored["customer_id"].to_numpy())
+        moving = touched[position] & kept[position]
         parts.append(selectors.advance_aggregates(stored[moving], moves, as_of=as_of))
         parts.append(stored[~touched[position]])
         buyers = pd.concat(parts, ignore_index=True)
