@@ -355,8 +355,8 @@ def _read_increment(increment: Increment, *, as_of: date, timer: Timer) -> pd.Da
     """An incremental run's inputs: every fan with her aggregates — the stored ones, and for the
     touched fans the stored ones moved on by the orders that arrived and left the window
     (`selectors.advance_aggregates`), or read again from all their orders where the row may not
-    hold what the last run computed (no row, written since by a live sale or the admin:
-    `labels_key` cleared; or no sale stored: a refunds-only history is not kept).
+    hold what the last run computed (no row, or written since by a live sale or the admin:
+    `labels_key` cleared).
 
     The orders are read only where they moved (index-bound, a few thousand rows at 10M orders):
     the touched fans' every order lay on most pages of the table (a 1.4 s scan at 10M). The
@@ -374,7 +374,6 @@ def _read_increment(increment: Increment, *, as_of: date, timer: Timer) -> pd.Da
         has_row = fans["has_labels"].to_numpy() == 1
         touched = np.isin(ids, increment.touched)
         kept = has_row & (fans["old_labels_key"].to_numpy() != 0)
-        kept &= fans["stored_lifetime_sales"].to_numpy() > 0
         again = ids[(touched & ~kept) | ~has_row]  # normally only the fans sales relabelled live
         parts = []
         if len(again):
