@@ -460,32 +460,38 @@ def side_by_side(fans: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(columns, copy=False)
 
 
+NS_PER_DAY = 86_400_000_000_000
+
+
 def _dates_of_day_numbers(days: np.ndarray) -> np.ndarray:
-    """Day numbers (MISSING for none) as midnight datetime64[ns] (NaT for none)."""
-    out = (_EPOCH_DAY + days.astype("int64").astype("timedelta64[D]")).astype("datetime64[ns]")
+    """Day numbers (MISSING for none) as midnight datetime64[ns] (NaT for none): integer
+    arithmetic and a view (numpy's timedelta64[D] conversion costs 6× as much)."""
+    out = (days.astype("int64") * NS_PER_DAY).view("datetime64[ns]")
     out[days == MISSING] = np.datetime64("NaT")
     return out
-
-
-_EPOCH_DAY = np.datetime64("1970-01-01", "D")
 
 
 def stored_aggregates(fans: pd.DataFrame, *, as_of: date) -> pd.DataFrame:
     """`buyer_aggregates` as the labels rows hold them: one row per fan of `fans` with a row.
     Exact for `as_of` for every fan none of whose orders entered or left the window since the
-    run that wrote the row (`touched_fans`)."""
-    buyers = fans[fans["has_labels"].to_numpy() == 1]
-    last_sale = _dates_of_day_numbers(buyers["stored_last_sale"].to_numpy())
+    run that wrote the row (`touched_fans`). Column by column (a 1M-row frame's boolean
+    selection copies every column: 0.5 s)."""
+    rows = fans["has_labels"].to_numpy() == 1
+
+    def stored(column: str) -> np.ndarray:
+        return fans[f"stored_{column}"].to_numpy()[rows]
+
+    last_sale = _dates_of_day_numbers(stored("last_sale"))
     window_start = np.datetime64(as_of - timedelta(days=WINDOW_DAYS - 1), "ns")
     out = {
-        "customer_id": buyers["customer_id"].to_numpy(dtype="int64"),
+        "customer_id": fans["customer_id"].to_numpy(dtype="int64")[rows],
         "last_sale": last_sale,
-        "first_sale": _dates_of_day_numbers(buyers["stored_first_sale"].to_numpy()),
-        "window_first_sale": _dates_of_day_numbers(buyers["stored_window_first_sale"].to_numpy()),
+        "first_sale": _dates_of_day_numbers(stored("first_sale")),
+        "window_first_sale": _dates_of_day_numbers(stored("window_first_sale")),
         "window_last_sale": np.where(last_sale >= window_start, last_sale, np.datetime64("NaT")),
     }
     for column in ("frequency", "lifetime_sales", "window_sales_cents", "window_refund_cents"):
-        out[column] = buyers[f"stored_{column}"].to_numpy(dtype="int64")
+        out[column] = stored(column).astype("int64", copy=False)
     return pd.DataFrame(out, copy=False)
 
 
