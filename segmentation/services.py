@@ -57,6 +57,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+U = TypeVar("U")
 
 LOCK_NAME = "fanops.relabel"
 LOCK_KEY = bulk.lock_key(LOCK_NAME)  # pg_try_advisory_lock key: sha256("fanops.relabel")[:8]
@@ -297,7 +298,7 @@ def write_labels(
     return run
 
 
-def _on_own_connection(read: Callable[[], pd.DataFrame]) -> tuple[pd.DataFrame, float]:
+def _on_own_connection(read: Callable[[], T]) -> tuple[T, float]:
     """`read()` on this thread's own connection (closed afterwards), and its seconds."""
     started = time.perf_counter()
     try:
@@ -308,31 +309,38 @@ def _on_own_connection(read: Callable[[], pd.DataFrame]) -> tuple[pd.DataFrame, 
 
 
 def _alongside(
-    work: Callable[[], T], read: Callable[[], pd.DataFrame], *, timer: Timer
-) -> tuple[pd.DataFrame, T]:
-    """`read()`'s fans and `work()`'s result (timed as "aggregate").
+    work: Callable[[], T],
+    read: Callable[[], pd.DataFrame],
+    *more: Callable[[], U],
+    timer: Timer,
+) -> tuple[pd.DataFrame, T | tuple[T, U]]:
+    """`read()`'s fans and `work()`'s result (timed as "aggregate"), with `more()`'s (then
+    `(work(), more())`).
 
-    On PostgreSQL outside a transaction the fans are read on a second connection meanwhile (the
-    two overlap); inside a transaction (tests) a second connection could not see its rows, so
-    they are read one after the other. `timings` then has "fans" measured on its own thread,
-    overlapping "aggregate".
+    On PostgreSQL outside a transaction `read` (and `more`) run on connections of their own
+    meanwhile (the reads overlap); inside a transaction (tests) a second connection could not
+    see its rows, so they run one after the other. `timings` then has "fans" measured on its own
+    thread, overlapping "aggregate".
     """
     if connection.vendor == "postgresql" and not connection.in_atomic_block:
-        with ThreadPoolExecutor(max_workers=1) as pool:
+        with ThreadPoolExecutor(max_workers=1 + len(more)) as pool:
             pending = pool.submit(_on_own_connection, read)
+            extra = [pool.submit(_on_own_connection, task) for task in more]
             try:
                 with timer.phase("aggregate"), job.job_transaction():
                     result = work()
             finally:
                 fans, seconds = pending.result()
+                others = [future.result()[0] for future in extra]
         timer.timings["fans (alongside)"] = seconds
         job.checkpoint("fans")
     else:
         with timer.phase("aggregate"), job.job_transaction():
             result = work()
+            others = [task() for task in more]
         with timer.phase("fans"):
             fans = read()
-    return fans, result
+    return fans, ((result, *others) if more else result)
 
 
 def _read_inputs(*, aggregates: Callable[[], pd.DataFrame], timer: Timer) -> pd.DataFrame:
@@ -362,12 +370,12 @@ def _read_increment(increment: Increment, *, as_of: date, timer: Timer) -> pd.Da
     the touched fans' every order lay on most pages of the table (a 1.4 s scan at 10M). The
     labels rows are read on this connection after them, the fans on a second one meanwhile."""
     high_water = increment.high_water
-
-    def moved_and_rows() -> tuple[selectors.OrderMoves, pd.DataFrame]:
-        moves = selectors.order_moves(since=increment.since, as_of=as_of, high_water=high_water)
-        return moves, selectors.labels_rows()
-
-    customers, (moves, rows) = _alongside(moved_and_rows, selectors.customer_rows, timer=timer)
+    moved = partial(
+        selectors.order_moves, since=increment.since, as_of=as_of, high_water=high_water
+    )
+    customers, (rows, moves) = _alongside(
+        selectors.labels_rows, selectors.customer_rows, moved, timer=timer
+    )
     with timer.phase("stored"):
         fans = selectors.side_by_side(customers, rows)
         ids = fans["customer_id"].to_numpy()
