@@ -378,23 +378,23 @@ def _read_increment(increment: Increment, *, as_of: date, timer: Timer) -> pd.Da
     )
     with timer.phase("stored"):
         fans = selectors.side_by_side(customers, rows)
-        ids = fans["customer_id"].to_numpy()
         has_row = fans["has_labels"].to_numpy() == 1
-        touched = np.isin(ids, increment.touched)
+        touched = np.isin(fans["customer_id"].to_numpy(), increment.touched)
         kept = has_row & (fans["old_labels_key"].to_numpy() != 0)
-        again = ids[(touched & ~kept) | ~has_row]  # normally only the fans sales relabelled live
-        parts = []
+        columns = selectors.stored_columns(fans, as_of=as_of)  # in place, column by column
+        moving = np.flatnonzero(touched & kept)
+        stored = pd.DataFrame({name: values[moving] for name, values in columns.items()})
+        selectors.put_aggregates(
+            columns, moving, selectors.advance_aggregates(stored, moves, as_of=as_of)
+        )
+        again = np.flatnonzero((touched & ~kept) | ~has_row)  # normally only live sales' fans
         if len(again):
-            parts.append(
-                selectors.buyer_aggregates(as_of=as_of, customer_ids=again, high_water=high_water)
+            fresh = selectors.buyer_aggregates(
+                as_of=as_of, customer_ids=columns["customer_id"][again], high_water=high_water
             )
-        stored = selectors.stored_aggregates(fans, as_of=as_of)
-        position = pd.Index(ids).get_indexer(stored["customer_id"].to_numpy())
-        moving = touched[position] & kept[position]
-        parts.append(selectors.advance_aggregates(stored[moving], moves, as_of=as_of))
-        parts.append(stored[~touched[position]])
-        buyers = pd.concat(parts, ignore_index=True)
-    return selectors.combine(fans, buyers)
+            selectors.put_aggregates(columns, again, fresh)
+        del columns["customer_id"]
+        return pd.DataFrame({**{name: fans[name].array for name in fans}, **columns}, copy=False)
 
 
 def run_pipeline(
