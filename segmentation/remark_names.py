@@ -97,7 +97,8 @@ def remark_names(frame: pd.DataFrame) -> pd.DataFrame:
             "apple": frame["apple"],
             "old_fan": frame["lifetime_sales"] >= 2,
             "first_sale": frame["first_sale"],
-        }
+        },
+        copy=False,  # no consolidation of 1M-row blocks
     )
     key = pd.util.hash_pandas_object(inputs, index=False, hash_key=_remark_salt()).to_numpy()
     key = key.view("int64")
