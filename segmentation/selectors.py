@@ -25,7 +25,7 @@ from django.db.models import (
 )
 from django.db.models.expressions import RawSQL
 
-from customers.models import Customer, CustomerLabels, Order, Store
+from customers.models import Customer, CustomerLabels, Order, Staff, Store
 from fanops import bulk
 from fanops.vocabulary import Apple, Membership, RfmSegment, RStage
 from segmentation.models import AppleQuotaOverride, LabelChange, RelabelRun, StoreLabelling
@@ -62,6 +62,9 @@ FAN_COLUMNS = [
     ("has_labels", "int16"),  # whether she has a labels row; its keys below (0 when NULL)
     ("old_labels_key", "int64"),
     ("old_remark_key", "int64"),
+    # 1 where her customer row was read; else (a nightly run, a fan not saved since the last)
+    # her remark inputs are as that run hashed them and her opinion-leader mark is her row's.
+    ("inputs_read", "int16"),
 ]
 # The aggregates her labels row holds (as of the run that wrote it; day numbers, MISSING for no
 # date or no row): an incremental run takes them for every fan whose orders did not move.
@@ -75,7 +78,13 @@ STORED_AGGREGATE_COLUMNS = [
     ("stored_window_refund_cents", "int64"),
 ]
 # `labels_rows_sql`'s columns: the row's keys and its stored aggregates.
-LABELS_ROW_COLUMNS = [("customer_id", "int64"), *FAN_COLUMNS[8:], *STORED_AGGREGATE_COLUMNS]
+LABELS_ROW_COLUMNS = [
+    ("customer_id", "int64"),
+    ("old_labels_key", "int64"),
+    ("old_remark_key", "int64"),
+    *STORED_AGGREGATE_COLUMNS,
+    ("stored_is_opinion_leader", "int16"),
+]
 
 
 # --- relabel inputs ---------------------------------------------------------------------------
@@ -193,14 +202,16 @@ def _integer(expr: str, column: str, kind: str) -> str:
     return f"CAST(COALESCE({expr}, {MISSING}) AS {kind}) AS {column}"
 
 
-def fans_sql(*, vendor: str, store_ids: list[int] | None = None) -> str:
-    """Every fan's columns of FAN_COLUMNS up to `referrer_id`, all integers, in id order.
+def fans_sql(*, vendor: str, store_ids: list[int] | None = None, where: str = "") -> str:
+    """Every fan's columns of FAN_COLUMNS up to `referrer_id`, all integers, in id order (of
+    `store_ids`, or those `where` selects).
 
     Names are hashed in the database (`hashtextextended`, registered on SQLite by
     segmentation.apps) and read only for the fans whose remark names are rebuilt.
     """
     customers = Customer._meta.db_table
-    where = "" if store_ids is None else f"WHERE c.store_id IN ({_ids(store_ids)})"
+    if store_ids is not None:
+        where = f"WHERE c.store_id IN ({_ids(store_ids)})"
     return f"""
         SELECT CAST(c.id AS BIGINT) AS customer_id, CAST(c.store_id AS BIGINT) AS store_id,
                CAST(CASE WHEN c.is_opinion_leader THEN 1 ELSE 0 END AS SMALLINT) AS is_opinion_leader,
@@ -233,7 +244,9 @@ def labels_rows_sql(*, vendor: str, store_ids: list[int] | None = None) -> str:
                CAST(l.frequency AS BIGINT) AS stored_frequency,
                CAST(l.lifetime_sales AS BIGINT) AS stored_lifetime_sales,
                CAST(l.window_sales_cents AS BIGINT) AS stored_window_sales_cents,
-               CAST(l.window_refund_cents AS BIGINT) AS stored_window_refund_cents
+               CAST(l.window_refund_cents AS BIGINT) AS stored_window_refund_cents,
+               CAST(CASE WHEN l.is_opinion_leader THEN 1 ELSE 0 END AS SMALLINT)
+                   AS stored_is_opinion_leader
           FROM {labels} l {where}
          ORDER BY l.customer_id
     """
@@ -454,6 +467,7 @@ def side_by_side(fans: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
     if np.array_equal(fan_ids, row_ids):  # every fan has a row, both in id order: no lookup
         columns = {name: fans[name].to_numpy() for name in fans.columns}
         columns["has_labels"] = np.ones(len(fans), dtype="int16")
+        columns["inputs_read"] = np.ones(len(fans), dtype="int16")
         for name, kind in LABELS_ROW_COLUMNS[1:]:
             columns[name] = rows[name].to_numpy().astype(kind, copy=False)
         return pd.DataFrame(columns, copy=False)
@@ -461,10 +475,71 @@ def side_by_side(fans: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
     found = position >= 0
     columns = {name: fans[name].to_numpy() for name in fans.columns}
     columns["has_labels"] = found.astype("int16")
+    columns["inputs_read"] = np.ones(len(fans), dtype="int16")
     for name, kind in LABELS_ROW_COLUMNS[1:]:
         missing = 0 if name.startswith("old_") else MISSING
         values = np.full(len(fans), missing, dtype=kind)
         values[found] = rows[name].to_numpy()[position[found]]
+        columns[name] = values
+    return pd.DataFrame(columns, copy=False)
+
+
+def changed_customer_rows(*, since: datetime, customer_ids) -> pd.DataFrame:
+    """`customer_rows` of the fans whose labels or remark inputs may have moved since the instant
+    `since` (the last run's start): `customer_ids` (the touched fans), the fans saved since
+    (a trigger moves `updated_at` when a queryset or raw update changes an input), those whose
+    referrer was, those of a guide saved since and those without a labels row. A union, each
+    part by its own index (the last an anti-join of the two primary keys)."""
+    customers, staff = Customer._meta.db_table, Staff._meta.db_table
+    labels = CustomerLabels._meta.db_table
+    vendor = connection.vendor
+    touched = (
+        "SELECT unnest(%(ids)s::bigint[])"
+        if vendor == "postgresql"
+        else (f"SELECT id FROM {customers} WHERE id IN ({_ids(customer_ids)})")
+    )
+    saved = f"SELECT id FROM {customers} WHERE updated_at >= %(since)s"
+    wanted = f"""
+        {touched} UNION {saved}
+        UNION SELECT id FROM {customers} WHERE referrer_id IN ({saved})
+        UNION SELECT id FROM {customers}
+               WHERE guide_id IN (SELECT id FROM {staff} WHERE updated_at >= %(since)s)
+        UNION SELECT f.id FROM {customers} f
+               WHERE NOT EXISTS (SELECT 1 FROM {labels} l WHERE l.customer_id = f.id)
+    """
+    sql = fans_sql(vendor=vendor, where=f"WHERE c.id IN ({wanted})")
+    params = {"since": since, "ids": [int(i) for i in customer_ids]}
+    return bulk.read_frame(sql, params, FAN_COLUMNS[:7])
+
+
+def night_fans(rows: pd.DataFrame, customers: pd.DataFrame) -> pd.DataFrame:
+    """`fan_rows` of a night from every labels row (`labels_rows`) and the customer rows read
+    (`changed_customer_rows`, with the fans who have no labels row yet): a fan whose customer
+    row was not read keeps her row's opinion-leader mark; her other customer columns are
+    MISSING and `inputs_read` 0."""
+    row_ids, read_ids = rows["customer_id"].to_numpy(), customers["customer_id"].to_numpy()
+    if np.isin(read_ids, row_ids).all():  # normally: every fan read has a row
+        ids, at_row = row_ids, np.arange(len(row_ids))
+    else:
+        ids = np.union1d(row_ids, read_ids)
+        at_row = pd.Index(row_ids).get_indexer(ids)
+    has_row = at_row >= 0
+    at_read = pd.Index(read_ids).get_indexer(ids)
+    read = at_read >= 0
+    columns: dict[str, np.ndarray] = {"customer_id": ids}
+    for name, kind in FAN_COLUMNS[1:7]:
+        values = np.full(len(ids), MISSING, dtype=kind)
+        values[read] = customers[name].to_numpy()[at_read[read]]
+        columns[name] = values
+    stored_leader = np.zeros(len(ids), dtype="int16")
+    stored_leader[has_row] = rows["stored_is_opinion_leader"].to_numpy()[at_row[has_row]]
+    columns["is_opinion_leader"] = np.where(read, columns["is_opinion_leader"], stored_leader)
+    columns["has_labels"] = has_row.astype("int16")
+    columns["inputs_read"] = read.astype("int16")
+    for name, kind in LABELS_ROW_COLUMNS[1:]:
+        missing = 0 if name.startswith("old_") else MISSING
+        values = np.full(len(ids), missing, dtype=kind)
+        values[has_row] = rows[name].to_numpy()[at_row[has_row]]
         columns[name] = values
     return pd.DataFrame(columns, copy=False)
 

@@ -198,6 +198,7 @@ event = st.one_of(
     st.tuples(st.just("raw_refund"), st.integers(0, 7), day_back, st.sampled_from(["30", "5000"])),
     st.tuples(st.just("refund"), st.integers(0, 7), st.just(0), st.just("")),
     st.tuples(st.just("leader"), st.integers(0, 7), st.just(0), st.just("")),
+    st.tuples(st.just("rename"), st.integers(0, 7), st.just(0), st.sampled_from(["王五", "Li"])),
 )
 nights = st.lists(
     st.tuples(st.sampled_from([1, 2, 31, 91, 363, 364]), st.lists(event, max_size=6)),
@@ -217,6 +218,8 @@ def test_each_night_the_maintained_labels_equal_a_full_recompute(db, history, ni
     with transaction.atomic():
         store = make_store()
         fans = [make_customer(store=store) for _ in range(8)]
+        for referred, referrer in ((1, 0), (2, 0), (5, 4)):  # remark names carry the referrer's
+            Customer.objects.filter(pk=fans[referred].pk).update(referrer=fans[referrer])
         for index, back, amount in history:
             make_order(
                 customer=fans[index], amount=amount, paid_at=at(START - timedelta(days=back))
@@ -244,6 +247,8 @@ def test_each_night_the_maintained_labels_equal_a_full_recompute(db, history, ni
                             paid_at=last.paid_at + timedelta(hours=1),
                         )
                         record(refund)
+                elif kind == "rename":  # a queryset update: no save(), the trigger notices
+                    Customer.objects.filter(pk=fan.pk).update(name=f"{amount}{index}")
                 else:
                     update_customer(
                         customer=fan,
