@@ -489,27 +489,43 @@ def changed_customer_rows(*, since: datetime, customer_ids) -> pd.DataFrame:
     `since` (the last run's start): `customer_ids` (the touched fans), the fans saved since
     (a trigger moves `updated_at` when a queryset or raw update changes an input), those whose
     referrer was, those of a guide saved since and those without a labels row. A union, each
-    part by its own index (the last an anti-join of the two primary keys)."""
-    customers, staff = Customer._meta.db_table, Staff._meta.db_table
-    labels = CustomerLabels._meta.db_table
+    part by its own index."""
+    customers = Customer._meta.db_table
     vendor = connection.vendor
-    touched = (
-        "SELECT unnest(%(ids)s::bigint[])"
-        if vendor == "postgresql"
-        else (f"SELECT id FROM {customers} WHERE id IN ({_ids(customer_ids)})")
-    )
+    guides = list(Staff.objects.filter(updated_at__gte=since).values_list("pk", flat=True))
+    ids = np.concatenate([np.asarray(customer_ids, dtype="int64"), fans_without_labels_row()])
+    if vendor == "postgresql":
+        listed, of_guides = "SELECT unnest(%(ids)s::bigint[])", "= ANY(%(guides)s::bigint[])"
+    else:
+        listed = f"SELECT id FROM {customers} WHERE id IN ({_ids(ids)})"
+        of_guides = f"IN ({_ids(guides)})"
     saved = f"SELECT id FROM {customers} WHERE updated_at >= %(since)s"
     wanted = f"""
-        {touched} UNION {saved}
+        {listed} UNION {saved}
         UNION SELECT id FROM {customers} WHERE referrer_id IN ({saved})
-        UNION SELECT id FROM {customers}
-               WHERE guide_id IN (SELECT id FROM {staff} WHERE updated_at >= %(since)s)
-        UNION SELECT f.id FROM {customers} f
-               WHERE NOT EXISTS (SELECT 1 FROM {labels} l WHERE l.customer_id = f.id)
+        UNION SELECT id FROM {customers} WHERE guide_id {of_guides}
     """
     sql = fans_sql(vendor=vendor, where=f"WHERE c.id IN ({wanted})")
-    params = {"since": since, "ids": [int(i) for i in customer_ids]}
+    params = {"since": since, "ids": [int(i) for i in ids], "guides": guides}
     return bulk.read_frame(sql, params, FAN_COLUMNS[:7])
+
+
+def fans_without_labels_row() -> np.ndarray:
+    """The fans who have no labels row (normally none: registration writes one): two counts,
+    and only when they differ an anti-join of the two tables."""
+    customers, labels = Customer._meta.db_table, CustomerLabels._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT (SELECT COUNT(*) FROM {customers}), (SELECT COUNT(*) FROM {labels})"
+        )
+        fans, rows = cursor.fetchone()
+        if fans == rows:  # every labels row belongs to a fan (a foreign key)
+            return np.zeros(0, dtype="int64")
+        cursor.execute(
+            f"SELECT c.id FROM {customers} c WHERE NOT EXISTS "
+            f"(SELECT 1 FROM {labels} l WHERE l.customer_id = c.id)"
+        )
+        return np.array([row[0] for row in cursor.fetchall()], dtype="int64")
 
 
 def night_fans(rows: pd.DataFrame, customers: pd.DataFrame) -> pd.DataFrame:
