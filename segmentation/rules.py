@@ -107,10 +107,10 @@ def _midnights(values: pd.Series) -> np.ndarray:
 
 
 def _day_numbers(values: pd.Series) -> np.ndarray:
-    """Dates as integer day numbers (float NaN where missing)."""
-    days = _dates(values).astype("datetime64[D]")
-    out = (days - _EPOCH).astype("int64").astype("float64")
-    out[np.isnat(days)] = np.nan
+    """Dates as integer day numbers (float NaN where missing), in integer arithmetic."""
+    stamps = _dates(values)
+    out = (stamps.view("int64") // _NS_PER_DAY).astype("float64")
+    out[np.isnat(stamps)] = np.nan
     return out
 
 

@@ -532,31 +532,33 @@ def night_fans(rows: pd.DataFrame, customers: pd.DataFrame) -> pd.DataFrame:
     """`fan_rows` of a night from every labels row (`labels_rows`) and the customer rows read
     (`changed_customer_rows`, with the fans who have no labels row yet): a fan whose customer
     row was not read keeps her row's opinion-leader mark; her other customer columns are
-    MISSING and `inputs_read` 0."""
+    MISSING and `inputs_read` 0. Both come in id order: the fans read are found by bisection."""
     row_ids, read_ids = rows["customer_id"].to_numpy(), customers["customer_id"].to_numpy()
     if np.isin(read_ids, row_ids).all():  # normally: every fan read has a row
-        ids, at_row = row_ids, np.arange(len(row_ids))
+        ids, at_row = row_ids, None
     else:
         ids = np.union1d(row_ids, read_ids)
         at_row = pd.Index(row_ids).get_indexer(ids)
-    has_row = at_row >= 0
-    at_read = pd.Index(read_ids).get_indexer(ids)
-    read = at_read >= 0
+    at_read = np.searchsorted(ids, read_ids)
     columns: dict[str, np.ndarray] = {"customer_id": ids}
+    for name, kind in LABELS_ROW_COLUMNS[1:]:
+        if at_row is None:
+            columns[name] = rows[name].to_numpy()
+        else:
+            values = np.full(len(ids), 0 if name.startswith("old_") else MISSING, dtype=kind)
+            values[at_row >= 0] = rows[name].to_numpy()[at_row[at_row >= 0]]
+            columns[name] = values
     for name, kind in FAN_COLUMNS[1:7]:
         values = np.full(len(ids), MISSING, dtype=kind)
-        values[read] = customers[name].to_numpy()[at_read[read]]
+        if name == "is_opinion_leader":
+            values = np.maximum(columns["stored_is_opinion_leader"], 0).astype(kind)
+        values[at_read] = customers[name].to_numpy()
         columns[name] = values
-    stored_leader = np.zeros(len(ids), dtype="int16")
-    stored_leader[has_row] = rows["stored_is_opinion_leader"].to_numpy()[at_row[has_row]]
-    columns["is_opinion_leader"] = np.where(read, columns["is_opinion_leader"], stored_leader)
-    columns["has_labels"] = has_row.astype("int16")
-    columns["inputs_read"] = read.astype("int16")
-    for name, kind in LABELS_ROW_COLUMNS[1:]:
-        missing = 0 if name.startswith("old_") else MISSING
-        values = np.full(len(ids), missing, dtype=kind)
-        values[has_row] = rows[name].to_numpy()[at_row[has_row]]
-        columns[name] = values
+    has_row = np.ones(len(ids), dtype="int16") if at_row is None else (at_row >= 0).astype("int16")
+    columns["has_labels"] = has_row
+    read = np.zeros(len(ids), dtype="int16")
+    read[at_read] = 1
+    columns["inputs_read"] = read
     return pd.DataFrame(columns, copy=False)
 
 

@@ -211,8 +211,9 @@ def compute_labels(
     """Classify every fan of `inputs` (the whole brand), keep `store_ids`' fans, add remark
     names. `attrs["thresholds"]`: the brand's thresholds, stored with the run."""
     with timer.phase("classify"):
-        labels = rules.classify(
-            inputs[rules.INPUT_COLUMNS], as_of=as_of, red_min_spend=settings.APPLE_RED_MIN_SPEND
+        columns = pd.DataFrame({c: inputs[c].array for c in rules.INPUT_COLUMNS}, copy=False)
+        labels = rules.classify(  # (a column selection would copy 1M rows)
+            columns, as_of=as_of, red_min_spend=settings.APPLE_RED_MIN_SPEND
         )
         thresholds = labels.attrs["thresholds"]
         fan_columns = {name: inputs[name].to_numpy() for name, _ in selectors.FAN_COLUMNS[1:]}
