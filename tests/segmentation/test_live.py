@@ -268,6 +268,40 @@ def test_each_night_the_maintained_labels_equal_a_full_recompute(db, history, ni
         transaction.set_rollback(True)
 
 
+def test_a_night_moves_the_rows_on_by_the_orders_that_arrived_and_left_the_window(db):
+    """The edges of `advance_aggregates`, each written around the order service (so no live
+    relabel rewrites the rows): the window's first sale and a refund leaving the window, a
+    refunds-only fan buying, and an opinion leader's mark and a name changed by queryset."""
+    night = START
+    store = make_store()
+    leaving, refunder, leader, quiet = (make_customer(store=store) for _ in range(4))
+    gone = night - timedelta(days=364)  # the window's first day: it leaves the next night
+    make_order(customer=leaving, amount="300", paid_at=at(gone))
+    make_order(customer=leaving, amount="40", paid_at=at(gone, 15), kind="refund")
+    make_order(customer=leaving, amount="500", paid_at=at(night - timedelta(days=30)))
+    make_order(customer=leaving, amount="700", paid_at=at(night - timedelta(days=3)))
+    make_order(
+        customer=refunder, amount="80", paid_at=at(night - timedelta(days=10)), kind="refund"
+    )
+    make_order(customer=quiet, amount="90", paid_at=at(night - timedelta(days=100)))
+    assert relabel(as_of=night).status == "succeeded"
+    make_order(customer=refunder, amount="999", paid_at=at(night))  # her first sale
+    make_order(customer=leaving, amount="60", paid_at=at(night + timedelta(days=1)))
+    Customer.objects.filter(pk=leader.pk).update(is_opinion_leader=True)
+    Customer.objects.filter(pk=quiet.pk).update(name="改名")
+    run = relabel(as_of=night + timedelta(days=1))
+    assert (run.status, run.mode) == ("succeeded", "incremental")
+    maintained = labels_table()
+    assert maintained[leaving.pk]["window_first_sale"] == night - timedelta(days=30)
+    assert maintained[refunder.pk]["window_refund_cents"] == 8000
+    assert maintained[leader.pk]["apple"] == "golden"
+    assert "改名" in maintained[quiet.pk]["remark_personal_account"]
+    with transaction.atomic():
+        assert relabel(as_of=night + timedelta(days=1), full=True).drift["fans"] == 0
+        assert labels_table() == maintained
+        transaction.set_rollback(True)
+
+
 def post_sale(client, *, till_store, phone: str, external_id: str) -> dict:
     """A till's `POST /orders/` of a ¥100 sale now, and its answer."""
     _, key = PosToken.issue(store=till_store, name="till")
