@@ -449,9 +449,10 @@ def fan_rows(*, store_ids: list[int] | None = None) -> pd.DataFrame:
     return side_by_side(customer_rows(store_ids=store_ids), labels_rows(store_ids=store_ids))
 
 
-def customer_rows(*, store_ids: list[int] | None = None) -> pd.DataFrame:
-    """`fans_sql`'s rows: FAN_COLUMNS up to `referrer_id`."""
-    sql = fans_sql(vendor=connection.vendor, store_ids=store_ids)
+def customer_rows(*, store_ids: list[int] | None = None, customer_ids=None) -> pd.DataFrame:
+    """`fans_sql`'s rows: FAN_COLUMNS up to `referrer_id` (of `customer_ids` only: a few)."""
+    where = "" if customer_ids is None else f"WHERE c.id IN ({_ids(customer_ids)})"
+    sql = fans_sql(vendor=connection.vendor, store_ids=store_ids, where=where)
     return bulk.read_frame(sql, {}, FAN_COLUMNS[:7])
 
 
@@ -488,12 +489,11 @@ def changed_customer_rows(*, since: datetime, customer_ids) -> pd.DataFrame:
     """`customer_rows` of the fans whose labels or remark inputs may have moved since the instant
     `since` (the last run's start): `customer_ids` (the touched fans), the fans saved since
     (a trigger moves `updated_at` when a queryset or raw update changes an input), those whose
-    referrer was, those of a guide saved since and those without a labels row. A union, each
-    part by its own index."""
+    referrer was and those of a guide saved since. A union, each part by its own index."""
     customers = Customer._meta.db_table
     vendor = connection.vendor
     guides = list(Staff.objects.filter(updated_at__gte=since).values_list("pk", flat=True))
-    ids = np.concatenate([np.asarray(customer_ids, dtype="int64"), fans_without_labels_row()])
+    ids = np.asarray(customer_ids, dtype="int64")
     if vendor == "postgresql":
         listed, of_guides = "SELECT unnest(%(ids)s::bigint[])", "= ANY(%(guides)s::bigint[])"
     else:
@@ -510,17 +510,15 @@ def changed_customer_rows(*, since: datetime, customer_ids) -> pd.DataFrame:
     return bulk.read_frame(sql, params, FAN_COLUMNS[:7])
 
 
+def fan_count() -> int:
+    """How many fans there are (one index-only count)."""
+    return Customer.objects.count()
+
+
 def fans_without_labels_row() -> np.ndarray:
-    """The fans who have no labels row (normally none: registration writes one): two counts,
-    and only when they differ an anti-join of the two tables."""
+    """The fans who have no labels row (an anti-join of the two tables)."""
     customers, labels = Customer._meta.db_table, CustomerLabels._meta.db_table
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT (SELECT COUNT(*) FROM {customers}), (SELECT COUNT(*) FROM {labels})"
-        )
-        fans, rows = cursor.fetchone()
-        if fans == rows:  # every labels row belongs to a fan (a foreign key)
-            return np.zeros(0, dtype="int64")
         cursor.execute(
             f"SELECT c.id FROM {customers} c WHERE NOT EXISTS "
             f"(SELECT 1 FROM {labels} l WHERE l.customer_id = c.id)"

@@ -60,6 +60,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 U = TypeVar("U")
+V = TypeVar("V")
 
 LOCK_NAME = "fanops.relabel"
 LOCK_KEY = bulk.lock_key(LOCK_NAME)  # pg_try_advisory_lock key: sha256("fanops.relabel")[:8]
@@ -324,10 +325,10 @@ def _on_own_connection(read: Callable[[], T]) -> tuple[T, float]:
 
 def _alongside(
     work: Callable[[], T],
-    read: Callable[[], pd.DataFrame],
+    read: Callable[[], V],
     *more: Callable[[], U],
     timer: Timer,
-) -> tuple[pd.DataFrame, T | tuple[T, U]]:
+) -> tuple[V, T | tuple[T, U]]:
     """`read()`'s fans and `work()`'s result (timed as "aggregate"), with `more()`'s (then
     `(work(), more())`).
 
@@ -387,14 +388,28 @@ def _read_increment(increment: Increment, *, as_of: date, timer: Timer) -> pd.Da
     The labels rows, the fans and the order moves are read on three connections at once."""
     high_water, since = increment.high_water, increment.since
     moved = partial(selectors.order_moves, since=since, as_of=as_of, high_water=high_water)
-    if since.inputs_version == inputs_version():
-        customers = partial(
-            selectors.changed_customer_rows, since=since.started_at, customer_ids=increment.touched
-        )
-    else:  # the rules changed since: every fan's inputs are read again
-        customers = selectors.customer_rows
-    customers, (rows, moves) = _alongside(selectors.labels_rows, customers, moved, timer=timer)
+    everyone = since.inputs_version != inputs_version()  # the rules changed: read every fan
+
+    def changed() -> tuple[pd.DataFrame, int]:
+        if everyone:
+            return selectors.customer_rows(), 0
+        touched = increment.touched
+        rows = selectors.changed_customer_rows(since=since.started_at, customer_ids=touched)
+        return rows, selectors.fan_count()
+
+    (customers, fan_count), (rows, moves) = _alongside(
+        selectors.labels_rows, changed, moved, timer=timer
+    )
     with timer.phase("stored"):
+        if not everyone and fan_count != len(rows):  # fans without a row (registration writes
+            missing = selectors.fans_without_labels_row()  # one): read them too
+            customers = (
+                pd.concat(
+                    [customers, selectors.customer_rows(customer_ids=missing)], ignore_index=True
+                )
+                .drop_duplicates("customer_id")
+                .sort_values("customer_id", ignore_index=True)
+            )
         fans = selectors.night_fans(rows, customers)
         has_row = fans["has_labels"].to_numpy() == 1
         touched = np.isin(fans["customer_id"].to_numpy(), increment.touched)
