@@ -296,6 +296,8 @@ def buyer_aggregates(
     to it only, so that what the run stores is exactly what the next run's deltas start from
     (an order written after the high water was read is the next run's)."""
     orders = "" if high_water is None else "o.id <= %(high_water)s"
+    if customer_ids is not None and not len(customer_ids):
+        orders = "1 = 0"  # nobody: a constant the planner folds (an empty array is no index)
     sql = aggregate_sql(
         vendor=connection.vendor, store_ids=store_ids, customer_ids=customer_ids, orders=orders
     )
@@ -508,6 +510,21 @@ def changed_customer_rows(*, since: datetime, customer_ids) -> pd.DataFrame:
     sql = fans_sql(vendor=vendor, where=f"WHERE c.id IN ({wanted})")
     params = {"since": since, "ids": [int(i) for i in ids], "guides": guides}
     return bulk.read_frame(sql, params, FAN_COLUMNS[:7])
+
+
+def rows_not_as_computed(customer_ids) -> np.ndarray:
+    """Of `customer_ids`, the fans whose labels row the last run may not have computed: written
+    since by a live sale or the admin (`labels_key` cleared). One probe per fan."""
+    labels = CustomerLabels._meta.db_table
+    if connection.vendor == "postgresql":
+        wanted, params = "customer_id = ANY(%s::bigint[])", [[int(i) for i in customer_ids]]
+    else:
+        wanted, params = f"customer_id IN ({_ids(customer_ids)})", []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT customer_id FROM {labels} WHERE {wanted} AND labels_key IS NULL", params
+        )
+        return np.array([row[0] for row in cursor.fetchall()], dtype="int64")
 
 
 def fan_count() -> int:

@@ -397,8 +397,15 @@ def _read_increment(increment: Increment, *, as_of: date, timer: Timer) -> pd.Da
         rows = selectors.changed_customer_rows(since=since.started_at, customer_ids=touched)
         return rows, selectors.fan_count()
 
-    (customers, fan_count), (rows, moves) = _alongside(
-        selectors.labels_rows, changed, moved, timer=timer
+    def recounted() -> tuple[np.ndarray, pd.DataFrame]:
+        """The touched fans whose rows a live sale (or the admin) wrote, from all their orders:
+        in production most of the day's buyers, so this runs beside the labels scan."""
+        recount = selectors.rows_not_as_computed(increment.touched)
+        fresh = selectors.buyer_aggregates(as_of=as_of, customer_ids=recount, high_water=high_water)
+        return recount, fresh
+
+    (customers, fan_count), (rows, moves, (recount, fresh)) = _alongside(
+        selectors.labels_rows, changed, moved, recounted, timer=timer
     )
     with timer.phase("stored"):
         if not everyone and fan_count != len(rows):  # fans without a row (registration writes
@@ -420,12 +427,15 @@ def _read_increment(increment: Increment, *, as_of: date, timer: Timer) -> pd.Da
         selectors.put_aggregates(
             columns, moving, selectors.advance_aggregates(stored, moves, as_of=as_of)
         )
-        again = np.flatnonzero((touched & ~kept) | ~has_row)  # normally only live sales' fans
+        done = np.isin(fans["customer_id"].to_numpy(), recount)
+        selectors.put_aggregates(columns, np.flatnonzero(done), fresh)
+        # Rows written meanwhile (a sale during the reads) and fans without a row: normally none.
+        again = np.flatnonzero(((touched & ~kept) | ~has_row) & ~done)
         if len(again):
-            fresh = selectors.buyer_aggregates(
+            late = selectors.buyer_aggregates(
                 as_of=as_of, customer_ids=columns["customer_id"][again], high_water=high_water
             )
-            selectors.put_aggregates(columns, again, fresh)
+            selectors.put_aggregates(columns, again, late)
         del columns["customer_id"]
         return pd.DataFrame({**{name: fans[name].array for name in fans}, **columns}, copy=False)
 
