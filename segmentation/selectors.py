@@ -528,7 +528,11 @@ def rows_not_as_computed(customer_ids) -> np.ndarray:
 
 
 def fan_count() -> int:
-    """How many fans there are (one index-only count)."""
+    """How many fans there are: one index-only count, without parallel workers (they would
+    take the cores the night's other reads run on)."""
+    if connection.vendor == "postgresql" and connection.in_atomic_block:
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
     return Customer.objects.count()
 
 
