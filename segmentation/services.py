@@ -12,8 +12,10 @@ Use cases:
 Enqueueing (the API, the HQ page, the distributed chord) lives with the tasks, in
 `segmentation.tasks`: tasks import this module, never the other way round.
 
-Phases (timed into `RelabelRun.timings`): aggregate (one GROUP BY over the orders), fans (every fan
-with her labels row's keys, read alongside), classify (pandas, `rules.classify`), remarks
+Phases (timed into `RelabelRun.timings`): aggregate (one GROUP BY over the orders; an
+incremental run: every labels row, with the order moves and the changed fans read alongside),
+fans (every fan with her labels row's keys, read alongside), stored (an incremental run: the
+touched rows moved on), classify (pandas, `rules.classify`), remarks
 (`segmentation.remark_names`: rebuilt where their inputs changed), diff (the fans whose
 `labels_key` changed), stage (COPY of those rows into a temp table), switch
 (`segmentation.switch`, one transaction: LabelChange rows, one UPDATE … FROM, INSERT of missing
