@@ -224,11 +224,16 @@ def fans_sql(*, vendor: str, store_ids: list[int] | None = None, where: str = ""
     """
 
 
-def labels_rows_sql(*, vendor: str, store_ids: list[int] | None = None) -> str:
+def labels_rows_sql(
+    *, vendor: str, store_ids: list[int] | None = None, ids: tuple[int, int] | None = None
+) -> str:
     """Every labels row's keys and stored aggregates (LABELS_ROW_COLUMNS), in id order (then
-    normally row for row with `fans_sql`'s: `side_by_side` has nothing to look up)."""
+    normally row for row with `fans_sql`'s: `side_by_side` has nothing to look up); `ids`: of
+    the fans with an id in [first, last] only."""
     labels = CustomerLabels._meta.db_table
     where = ""
+    if ids is not None:
+        where = f"WHERE l.customer_id BETWEEN {int(ids[0])} AND {int(ids[1])}"
     if store_ids is not None:
         where = (
             f"WHERE l.customer_id IN (SELECT id FROM {Customer._meta.db_table} "
@@ -458,10 +463,20 @@ def customer_rows(*, store_ids: list[int] | None = None, customer_ids=None) -> p
     return bulk.read_frame(sql, {}, FAN_COLUMNS[:7])
 
 
-def labels_rows(*, store_ids: list[int] | None = None) -> pd.DataFrame:
+def labels_rows(
+    *, store_ids: list[int] | None = None, ids: tuple[int, int] | None = None
+) -> pd.DataFrame:
     """`labels_rows_sql`'s rows: LABELS_ROW_COLUMNS."""
-    sql = labels_rows_sql(vendor=connection.vendor, store_ids=store_ids)
+    sql = labels_rows_sql(vendor=connection.vendor, store_ids=store_ids, ids=ids)
     return bulk.read_frame(sql, {}, LABELS_ROW_COLUMNS)
+
+
+def labels_halves() -> list[tuple[int, int]]:
+    """Two id ranges that split the labels rows about evenly (by the largest fan id), so that
+    two connections can scan them at once; one range when there are few."""
+    last = Customer.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+    middle = last // 2
+    return [(0, middle), (middle + 1, last)] if last > 10_000 else [(0, last)]
 
 
 def side_by_side(fans: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:

@@ -406,9 +406,12 @@ def _read_increment(increment: Increment, *, as_of: date, timer: Timer) -> pd.Da
         fresh = selectors.buyer_aggregates(as_of=as_of, customer_ids=recount, high_water=high_water)
         return recount, fresh
 
-    (customers, fan_count), (rows, moves, (recount, fresh)) = _alongside(
-        selectors.labels_rows, changed, moved, recounted, timer=timer
+    first, *rest = (partial(selectors.labels_rows, ids=ids) for ids in selectors.labels_halves())
+    (customers, fan_count), (rows, moves, (recount, fresh), *more_rows) = _alongside(
+        first, changed, moved, recounted, *rest, timer=timer
     )
+    if more_rows:  # the halves in id order: one frame, still in id order
+        rows = pd.concat([rows, *more_rows], ignore_index=True)
     with timer.phase("stored"):
         if not everyone and fan_count != len(rows):  # fans without a row (registration writes
             missing = selectors.fans_without_labels_row()  # one): read them too
