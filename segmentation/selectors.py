@@ -350,7 +350,7 @@ def order_moves(*, since: RelabelRun, as_of: date, high_water: int) -> OrderMove
     left_window = {"end": now["window_start"], "window_start": before["window_start"]}
     left = _read_aggregates(left_sql, {**left_window, **marks}, as_of=as_of)
     window_rest = _first_sales(
-        left["customer_id"].to_numpy(),
+        np.sort(left["customer_id"].to_numpy()),
         start=now["window_start"],
         end=before["end"],
         high_water=since.order_high_water,
@@ -685,7 +685,8 @@ def touched_fans(*, since: RelabelRun, as_of: date, high_water: int) -> np.ndarr
     """
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return np.array([row[0] for row in cursor.fetchall()], dtype="int64")
+        # Sorted: the lookups by these ids then walk the indexes and tables in order.
+        return np.unique(np.array([row[0] for row in cursor.fetchall()], dtype="int64"))
 
 
 def _fans_of(customer_ids) -> str:
