@@ -417,6 +417,9 @@ class CustomerLabels(models.Model):
     # When a sale recomputed the row between two nightly runs (segmentation.live); the run
     # clears it. Its labels are then as of that day, against the last run's thresholds.
     live_since = models.DateTimeField(_("live since"), null=True, blank=True)
+    # The fan's opinion-leader mark as the row was computed with: a nightly run takes it from
+    # here for a fan not saved since the last run (her apple's one input outside the orders).
+    is_opinion_leader = models.BooleanField(default=False, editable=False)
     apple = models.CharField(_("apple"), max_length=8, choices=Apple.choices, default=Apple.BLOSSOM)
     rfm_segment = models.CharField(
         _("RFM segment"), max_length=24, choices=RfmSegment.choices, blank=True

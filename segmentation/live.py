@@ -30,7 +30,7 @@ WRITTEN = [
     "monetary" if column == "monetary_cents" else column
     for column in rules.OUTPUT_COLUMNS
     if column not in ("customer_id", "recency_days")
-] + ["labels_key", "live_since"]
+] + ["is_opinion_leader", "labels_key", "live_since"]
 
 
 def _day(instant: datetime | None) -> float:
@@ -94,6 +94,7 @@ def relabel_fans(*, customer_ids: Iterable[int], now: datetime) -> int:
             window_sales_cents=_cents(fan["window_sales"]),
             window_refund_cents=_cents(fan["window_refunds"]),
             **{group: codes.label(group, i) for group in rules.CATEGORIES},
+            is_opinion_leader=fan["is_opinion_leader"],
             labels_key=None,  # not the nightly run's values: the next run rewrites the row
             live_since=now,
         )

@@ -63,6 +63,9 @@ class RelabelRun(models.Model):
     # The brand-wide thresholds of this run (rules.Thresholds): the live relabel of a sale
     # classifies against them until the next run.
     thresholds = models.JSONField(_("thresholds"), default=dict, blank=True)
+    # A digest of the rules the labels rows were computed by (label rules, remark rules and
+    # their settings): an incremental run reads every fan when it differs from the last run's.
+    inputs_version = models.CharField(max_length=16, blank=True, editable=False)
     # relabel --full: fans whose stored aggregates differed from their orders (repaired).
     drift = models.JSONField(_("drift"), default=dict, blank=True)
 

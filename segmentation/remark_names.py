@@ -28,7 +28,7 @@ def _as_date(value) -> date | None:
     return value
 
 
-def _remark_salt() -> str:
+def remark_salt() -> str:
     """16 characters that change whenever the remark rules or their settings change."""
     source = inspect.getsource(tagging_remarks)
     text = f"{settings.REMARK_SEPARATOR}|{settings.REMARK_MAX_LENGTH}|{source}"
@@ -88,19 +88,25 @@ def remark_names(frame: pd.DataFrame) -> pd.DataFrame:
     name, apple, old/new fan, first sale, the remark settings and rules) differs from the
     stored one: nightly, a few fans, whose names are then read.
     """
+    # Only the fans whose customer row was read (a night: those saved or touched since the last
+    # run) can have new inputs; the others keep their key.
+    read = np.flatnonzero(frame["inputs_read"].to_numpy() == 1)
+    sub = frame.iloc[read] if len(read) < len(frame) else frame
     inputs = pd.DataFrame(
         {
-            "name": frame["name_hash"],
-            "member_since": frame["member_since"],
-            "guide": _guide_hashes(frame),
-            "referrer": _referrer_name_hashes(frame),
-            "apple": frame["apple"],
-            "old_fan": frame["lifetime_sales"] >= 2,
-            "first_sale": frame["first_sale"],
-        }
+            "name": sub["name_hash"],
+            "member_since": sub["member_since"],
+            "guide": _guide_hashes(sub),
+            "referrer": _referrer_name_hashes(sub),
+            "apple": sub["apple"],
+            "old_fan": sub["lifetime_sales"] >= 2,
+            "first_sale": sub["first_sale"],
+        },
+        copy=False,  # no consolidation of 1M-row blocks
     )
-    key = pd.util.hash_pandas_object(inputs, index=False, hash_key=_remark_salt()).to_numpy()
-    key = key.view("int64")
+    hashed = pd.util.hash_pandas_object(inputs, index=False, hash_key=remark_salt()).to_numpy()
+    key = frame["old_remark_key"].to_numpy().copy()
+    key[read] = hashed.view("int64")
     stale = (frame["has_labels"].to_numpy() == 0) | (frame["old_remark_key"].to_numpy() != key)
     rows = np.flatnonzero(stale)
     fans = selectors.remark_inputs(frame["customer_id"].to_numpy()[rows])

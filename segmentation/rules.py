@@ -86,11 +86,31 @@ def cents(amount: Decimal) -> int:
     return int((Decimal(amount) * 100).to_integral_value(rounding=ROUND_CEILING))
 
 
+def _dates(values: pd.Series) -> np.ndarray:
+    """Dates (datetimes, date objects, text) as datetime64[ns] (NaT where missing); a column
+    that holds datetime64 already is taken as it is (pd.to_datetime of 1M values: ~0.1 s)."""
+    if values.dtype.kind == "M" and getattr(values.dtype, "tz", None) is None:
+        return values.to_numpy(dtype="datetime64[ns]")
+    return pd.to_datetime(values).to_numpy(dtype="datetime64[ns]")
+
+
+_NS_PER_DAY = 86_400_000_000_000
+
+
+def _midnights(values: pd.Series) -> np.ndarray:
+    """Dates as midnight datetime64[ns] (NaT where missing), in integers."""
+    stamps = _dates(values)
+    missing = np.isnat(stamps)
+    out = (stamps.view("int64") // _NS_PER_DAY * _NS_PER_DAY).view("datetime64[ns]")
+    out[missing] = np.datetime64("NaT")
+    return out
+
+
 def _day_numbers(values: pd.Series) -> np.ndarray:
-    """Dates as integer day numbers (float NaN where missing)."""
-    days = pd.to_datetime(values).to_numpy(dtype="datetime64[D]")
-    out = (days - _EPOCH).astype("int64").astype("float64")
-    out[np.isnat(days)] = np.nan
+    """Dates as integer day numbers (float NaN where missing), in integer arithmetic."""
+    stamps = _dates(values)
+    out = (stamps.view("int64") // _NS_PER_DAY).astype("float64")
+    out[np.isnat(stamps)] = np.nan
     return out
 
 
@@ -149,9 +169,18 @@ def _is_high(values: np.ndarray, *, n: int, total: int, greater: bool) -> np.nda
 def _membership_cuts(monetary: np.ndarray, ids: np.ndarray) -> tuple[tuple[int, int], ...]:
     """(monetary, id) of the fans at ranks ⌈n/10⌉, ⌈n/4⌉, ⌈n/2⌉ (by monetary desc, id asc)."""
     n = len(ids)
-    order = np.lexsort((ids, -monetary))
     ranks = (_ceil_div(n, 10), _ceil_div(n, 4), _ceil_div(n, 2))
-    return tuple((int(monetary[order[k - 1]]), int(ids[order[k - 1]])) for k in ranks)
+    return tuple(_ranked(monetary, ids, k) for k in ranks)
+
+
+def _ranked(monetary: np.ndarray, ids: np.ndarray, k: int) -> tuple[int, int]:
+    """(monetary, id) of the fan at rank k (1-based; monetary desc, then id asc) by selection,
+    not a sort (a 600,000-fan lexsort: 0.1 s): her money is the k-th largest, and she is the
+    j-th lowest id among the fans with that money, j = k − the fans with more."""
+    money = int(-np.partition(-monetary, k - 1)[k - 1])
+    above = int(np.count_nonzero(monetary > money))
+    tied = ids[monetary == money]
+    return money, int(np.partition(tied, k - above - 1)[k - above - 1])
 
 
 def _within(monetary: np.ndarray, ids: np.ndarray, cut: tuple[int, int]) -> np.ndarray:
@@ -278,6 +307,13 @@ def label_codes(
     )
 
 
+def _integers(values: pd.Series) -> np.ndarray:
+    """A column as int64, missing values 0 (no copy of an integer column)."""
+    if values.dtype.kind in "iub":
+        return values.to_numpy().astype("int64", copy=False)
+    return values.fillna(0).to_numpy(dtype="int64")
+
+
 def classify(
     inputs: pd.DataFrame,
     *,
@@ -293,13 +329,13 @@ def classify(
     """
     frame = inputs  # read by position (to_numpy): no copy of the whole frame
     ids = frame["customer_id"].to_numpy(dtype="int64")
-    sales = frame["window_sales_cents"].fillna(0).to_numpy(dtype="int64")
-    refunds = frame["window_refund_cents"].fillna(0).to_numpy(dtype="int64")
-    frequency = frame["frequency"].fillna(0).to_numpy(dtype="int64")
-    lifetime = frame["lifetime_sales"].fillna(0).to_numpy(dtype="int64")
+    sales = _integers(frame["window_sales_cents"])
+    refunds = _integers(frame["window_refund_cents"])
+    frequency = _integers(frame["frequency"])
+    lifetime = _integers(frame["lifetime_sales"])
     codes = label_codes(
         ids=ids,
-        leader=frame["is_opinion_leader"].fillna(False).to_numpy(dtype=bool),
+        leader=_integers(frame["is_opinion_leader"]).astype(bool),
         lifetime=lifetime,
         frequency=frequency,
         sales=sales,
@@ -320,11 +356,9 @@ def classify(
             "frequency": frequency,
             "monetary_cents": monetary,
             "lifetime_sales": lifetime,
-            "first_sale": pd.to_datetime(frame["first_sale"]).dt.normalize().to_numpy(),
-            "last_sale": pd.to_datetime(frame["last_sale"]).dt.normalize().to_numpy(),
-            "window_first_sale": pd.to_datetime(frame["window_first_sale"])
-            .dt.normalize()
-            .to_numpy(),
+            "first_sale": _midnights(frame["first_sale"]),
+            "last_sale": _midnights(frame["last_sale"]),
+            "window_first_sale": _midnights(frame["window_first_sale"]),
             "window_sales_cents": sales,
             "window_refund_cents": refunds,
             "apple": pd.Categorical.from_codes(apple, categories=APPLES),

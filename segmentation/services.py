@@ -12,8 +12,10 @@ Use cases:
 Enqueueing (the API, the HQ page, the distributed chord) lives with the tasks, in
 `segmentation.tasks`: tasks import this module, never the other way round.
 
-Phases (timed into `RelabelRun.timings`): aggregate (one GROUP BY over the orders), fans (every fan
-with her labels row's keys, read alongside), classify (pandas, `rules.classify`), remarks
+Phases (timed into `RelabelRun.timings`): aggregate (one GROUP BY over the orders; an
+incremental run: every labels row, with the order moves and the changed fans read alongside),
+fans (every fan with her labels row's keys, read alongside), stored (an incremental run: the
+touched rows moved on), classify (pandas, `rules.classify`), remarks
 (`segmentation.remark_names`: rebuilt where their inputs changed), diff (the fans whose
 `labels_key` changed), stage (COPY of those rows into a temp table), switch
 (`segmentation.switch`, one transaction: LabelChange rows, one UPDATE … FROM, INSERT of missing
@@ -22,13 +24,17 @@ rows, the stores' as_of, fact labels, run record). See docs/scaling.md.
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 import logging
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import partial
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -55,6 +61,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
+U = TypeVar("U")
+V = TypeVar("V")
 
 LOCK_NAME = "fanops.relabel"
 LOCK_KEY = bulk.lock_key(LOCK_NAME)  # pg_try_advisory_lock key: sha256("fanops.relabel")[:8]
@@ -176,6 +185,16 @@ def fail_run(run: RelabelRun, exc: BaseException, timer: Timer) -> RelabelRun:
 # --- the pipeline -------------------------------------------------------------------------------
 
 
+def inputs_version() -> str:
+    """A digest of the rules a labels row is computed by — `segmentation.rules`, the remark
+    rules and their settings, the red apple's floor: an incremental run trusts the inputs its
+    rows hold (remark keys, opinion-leader marks) only when the last run had the same."""
+    text = "|".join(
+        [inspect.getsource(rules), remark_names.remark_salt(), str(settings.APPLE_RED_MIN_SPEND)]
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def _store_ids(store_codes: list[str] | None) -> list[int] | None:
     if not store_codes:
         return None
@@ -196,8 +215,9 @@ def compute_labels(
     """Classify every fan of `inputs` (the whole brand), keep `store_ids`' fans, add remark
     names. `attrs["thresholds"]`: the brand's thresholds, stored with the run."""
     with timer.phase("classify"):
-        labels = rules.classify(
-            inputs[rules.INPUT_COLUMNS], as_of=as_of, red_min_spend=settings.APPLE_RED_MIN_SPEND
+        columns = pd.DataFrame({c: inputs[c].array for c in rules.INPUT_COLUMNS}, copy=False)
+        labels = rules.classify(  # (a column selection would copy 1M rows)
+            columns, as_of=as_of, red_min_spend=settings.APPLE_RED_MIN_SPEND
         )
         thresholds = labels.attrs["thresholds"]
         fan_columns = {name: inputs[name].to_numpy() for name, _ in selectors.FAN_COLUMNS[1:]}
@@ -288,6 +308,7 @@ def write_labels(
             run.change_counts = change_counts
             run.label_counts = switch.label_counts(labels)
             run.thresholds = labels.attrs["thresholds"].as_json()
+            run.inputs_version = inputs_version()
             run.finished_at = timezone.now()
             run.save()
     run.timings = {**timer.timings, "total": timer.total()}
@@ -295,66 +316,134 @@ def write_labels(
     return run
 
 
-def _fans_on_own_connection() -> tuple[pd.DataFrame, float]:
-    """`selectors.fan_rows()` on this thread's own connection (closed afterwards)."""
+def _on_own_connection(read: Callable[[], T]) -> tuple[T, float]:
+    """`read()` on this thread's own connection (closed afterwards), and its seconds."""
     started = time.perf_counter()
     try:
         with job.job_transaction():
-            return selectors.fan_rows(), round(time.perf_counter() - started, 3)
+            return read(), round(time.perf_counter() - started, 3)
     finally:
         connection.close()
 
 
-def _read_inputs(
-    *,
-    aggregates: Callable[[], pd.DataFrame],
+def _alongside(
+    work: Callable[[], T],
+    read: Callable[[], V],
+    *more: Callable[[], U],
     timer: Timer,
-    as_of: date,
-    touched: np.ndarray | None = None,
-) -> pd.DataFrame:
-    """The buyers' aggregates and every fan, combined.
+) -> tuple[V, T | tuple[T, U]]:
+    """`read()`'s fans and `work()`'s result (timed as "aggregate"), with `more()`'s (then
+    `(work(), more())`).
 
-    On PostgreSQL outside a transaction the fans are read on a second connection while the
-    orders are aggregated (the two scans overlap: ~10 s less at 1M fans); inside a transaction
-    (tests) a second connection could not see its rows, so they are read one after the other.
-    `timings` then has "fans" measured on its own thread, overlapping "aggregate".
+    On PostgreSQL outside a transaction `read` (and `more`) run on connections of their own
+    meanwhile (the reads overlap); inside a transaction (tests) a second connection could not
+    see its rows, so they run one after the other. `timings` then has "fans" measured on its own
+    thread, overlapping "aggregate".
     """
     if connection.vendor == "postgresql" and not connection.in_atomic_block:
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            pending = pool.submit(_fans_on_own_connection)
+        with ThreadPoolExecutor(max_workers=1 + len(more)) as pool:
+            pending = pool.submit(_on_own_connection, read)
+            extra = [pool.submit(_on_own_connection, task) for task in more]
             try:
                 with timer.phase("aggregate"), job.job_transaction():
-                    buyers = aggregates()
+                    result = work()
             finally:
                 fans, seconds = pending.result()
+                others = [future.result()[0] for future in extra]
         timer.timings["fans (alongside)"] = seconds
         job.checkpoint("fans")
     else:
         with timer.phase("aggregate"), job.job_transaction():
-            buyers = aggregates()
+            result = work()
+            others = [task() for task in more]
         with timer.phase("fans"):
-            fans = selectors.fan_rows()
-    if touched is not None:
-        with timer.phase("stored"):
-            buyers = _with_stored_aggregates(fans, buyers, touched, as_of=as_of)
+            fans = read()
+    return fans, ((result, *others) if more else result)
+
+
+def _read_inputs(*, aggregates: Callable[[], pd.DataFrame], timer: Timer) -> pd.DataFrame:
+    """A full run's inputs: every buyer's aggregates from the orders, and every fan."""
+    fans, buyers = _alongside(aggregates, selectors.fan_rows, timer=timer)
     return selectors.combine(fans, buyers)
 
 
-def _with_stored_aggregates(
-    fans: pd.DataFrame, fresh: pd.DataFrame, touched: np.ndarray, *, as_of: date
-) -> pd.DataFrame:
-    """An incremental run's aggregates: the `touched` fans' `fresh` ones (read from their
-    orders; none for a touched fan without a sale by as_of) and every other fan's stored ones.
+@dataclass(frozen=True)
+class Increment:
+    """An incremental run's start: the run `since` whose rows it moves on, this run's high water
+    and the fans whose orders moved in between (`selectors.touched_fans`)."""
 
-    A fan without a labels row has nothing stored: her orders are read (normally nobody)."""
-    ids = fans["customer_id"].to_numpy()
-    missing = ids[(fans["has_labels"].to_numpy() == 0) & ~np.isin(ids, touched)]
-    parts = [fresh]
-    if len(missing):
-        parts.append(selectors.buyer_aggregates(as_of=as_of, customer_ids=missing))
-    stored = selectors.stored_aggregates(fans, as_of=as_of)
-    parts.append(stored[~np.isin(stored["customer_id"].to_numpy(), touched)])
-    return pd.concat(parts, ignore_index=True)
+    since: RelabelRun
+    high_water: int
+    touched: np.ndarray
+
+
+def _read_increment(increment: Increment, *, as_of: date, timer: Timer) -> pd.DataFrame:
+    """An incremental run's inputs: every fan with her aggregates — the stored ones, and for the
+    touched fans the stored ones moved on by the orders that arrived and left the window
+    (`selectors.advance_aggregates`), or read again from all their orders where the row may not
+    hold what the last run computed (no row, or written since by a live sale or the admin:
+    `labels_key` cleared).
+
+    The orders are read only where they moved (index-bound, a few thousand rows at 10M orders):
+    the touched fans' every order lay on most pages of the table (a 1.4 s scan at 10M). Of the
+    fans only those whose inputs may have moved are read (`changed_customer_rows`; all of them
+    when the rules changed, `inputs_version`): every other fan's are as her row holds them.
+    The labels rows, the fans and the order moves are read on three connections at once."""
+    high_water, since = increment.high_water, increment.since
+    moved = partial(selectors.order_moves, since=since, as_of=as_of, high_water=high_water)
+    everyone = since.inputs_version != inputs_version()  # the rules changed: read every fan
+
+    def changed() -> tuple[pd.DataFrame, int]:
+        if everyone:
+            return selectors.customer_rows(), 0
+        touched = increment.touched
+        rows = selectors.changed_customer_rows(since=since.started_at, customer_ids=touched)
+        return rows, selectors.fan_count()
+
+    def recounted() -> tuple[np.ndarray, pd.DataFrame]:
+        """The touched fans whose rows a live sale (or the admin) wrote, from all their orders:
+        in production most of the day's buyers, so this runs beside the labels scan."""
+        recount = selectors.rows_not_as_computed(increment.touched)
+        fresh = selectors.buyer_aggregates(as_of=as_of, customer_ids=recount, high_water=high_water)
+        return recount, fresh
+
+    first, *rest = (partial(selectors.labels_rows, ids=ids) for ids in selectors.labels_halves())
+    (customers, fan_count), (rows, moves, (recount, fresh), *more_rows) = _alongside(
+        first, changed, moved, recounted, *rest, timer=timer
+    )
+    if more_rows:  # the halves in id order: one frame, still in id order
+        rows = pd.concat([rows, *more_rows], ignore_index=True)
+    with timer.phase("stored"):
+        if not everyone and fan_count != len(rows):  # fans without a row (registration writes
+            missing = selectors.fans_without_labels_row()  # one): read them too
+            customers = (
+                pd.concat(
+                    [customers, selectors.customer_rows(customer_ids=missing)], ignore_index=True
+                )
+                .drop_duplicates("customer_id")
+                .sort_values("customer_id", ignore_index=True)
+            )
+        fans = selectors.night_fans(rows, customers)
+        has_row = fans["has_labels"].to_numpy() == 1
+        touched = np.isin(fans["customer_id"].to_numpy(), increment.touched)
+        kept = has_row & (fans["old_labels_key"].to_numpy() != 0)
+        columns = selectors.stored_columns(fans, as_of=as_of)  # in place, column by column
+        moving = np.flatnonzero(touched & kept)
+        stored = pd.DataFrame({name: values[moving] for name, values in columns.items()})
+        selectors.put_aggregates(
+            columns, moving, selectors.advance_aggregates(stored, moves, as_of=as_of)
+        )
+        done = np.isin(fans["customer_id"].to_numpy(), recount)
+        selectors.put_aggregates(columns, np.flatnonzero(done), fresh)
+        # Rows written meanwhile (a sale during the reads) and fans without a row: normally none.
+        again = np.flatnonzero(((touched & ~kept) | ~has_row) & ~done)
+        if len(again):
+            late = selectors.buyer_aggregates(
+                as_of=as_of, customer_ids=columns["customer_id"][again], high_water=high_water
+            )
+            selectors.put_aggregates(columns, again, late)
+        del columns["customer_id"]
+        return pd.DataFrame({**{name: fans[name].array for name in fans}, **columns}, copy=False)
 
 
 def run_pipeline(
@@ -363,19 +452,22 @@ def run_pipeline(
     as_of: date,
     store_ids: list[int] | None,
     timer: Timer,
-    aggregates: Callable[[], pd.DataFrame],
-    touched: np.ndarray | None = None,
+    aggregates: Callable[[], pd.DataFrame] | None = None,
+    increment: Increment | None = None,
     drift_since: RelabelRun | None = None,
 ) -> RelabelRun:
     """aggregate → fans → classify → remarks → stage → switch; the caller holds the lock.
 
-    `touched` (an incremental run): the ids of the fans `aggregates` reads; every other fan's
-    aggregates come from her labels row.
+    `aggregates` (a full run): every buyer's aggregates. `increment` (an incremental run): the
+    last run's rows moved on by the orders that moved (`_read_increment`).
     `drift_since` (a full run): compare every untouched fan's stored aggregates with her orders
     and record the fans that differed in `run.drift` (the run's rows repair them).
     """
     try:
-        inputs = _read_inputs(aggregates=aggregates, timer=timer, as_of=as_of, touched=touched)
+        if increment is not None:
+            inputs = _read_increment(increment, as_of=as_of, timer=timer)
+        else:
+            inputs = _read_inputs(aggregates=aggregates, timer=timer)
         if drift_since is not None:
             with timer.phase("drift"):
                 run.drift = _drift(
@@ -468,21 +560,23 @@ def relabel(
         incremental = not full and base is not None and run.order_high_water is not None
         run.mode = RelabelRun.Mode.INCREMENTAL if incremental else RelabelRun.Mode.FULL
         run.save(update_fields=["order_high_water", "mode"])
-        aggregates = partial(selectors.buyer_aggregates, as_of=as_of)
-        touched = None
+        aggregates = partial(
+            selectors.buyer_aggregates, as_of=as_of, high_water=run.order_high_water
+        )
+        increment = None
         if run.mode == RelabelRun.Mode.INCREMENTAL:
             with timer.phase("touched"):
                 touched = selectors.touched_fans(
                     since=base, as_of=as_of, high_water=run.order_high_water
                 )
-            aggregates = partial(selectors.buyer_aggregates, as_of=as_of, customer_ids=touched)
+            increment = Increment(since=base, high_water=run.order_high_water, touched=touched)
         run = run_pipeline(
             run=run,
             as_of=as_of,
             store_ids=store_ids,
             timer=timer,
             aggregates=aggregates,
-            touched=touched,
+            increment=increment,
             drift_since=base if full else None,
         )
         if store_ids is None:

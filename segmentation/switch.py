@@ -40,6 +40,7 @@ STAGE_COLUMNS = [
     ("r_stage", "varchar(10) NOT NULL"),
     ("membership", "varchar(12) NOT NULL"),
     ("rhythm", "varchar(12) NOT NULL"),
+    ("is_opinion_leader", "boolean NOT NULL"),
     ("remark_key", "bigint NOT NULL"),
     ("labels_key", "bigint NOT NULL"),
     ("remarks_recomputed", "boolean NOT NULL"),
@@ -50,6 +51,7 @@ STAGE_CHUNK = 100_000  # rows per COPY: bounds the memory of a first run (every 
 # The values of a labels row the job computes, hashed into its labels_key.
 STORED_COLUMNS = [
     *(c for c in rules.OUTPUT_COLUMNS if c not in ("customer_id", "recency_days")),
+    "is_opinion_leader",
     "remark_key",
 ]
 CHANGE_GROUPS = [LabelChange.Group.APPLE, LabelChange.Group.RFM_SEGMENT, LabelChange.Group.R_STAGE]

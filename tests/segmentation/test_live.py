@@ -195,8 +195,10 @@ event = st.one_of(
         st.just("sale"), st.integers(0, 7), day_back, st.sampled_from(["0.01", "599", "3000"])
     ),
     st.tuples(st.just("import"), st.integers(0, 7), day_back, st.sampled_from(["120", "2999.99"])),
+    st.tuples(st.just("raw_refund"), st.integers(0, 7), day_back, st.sampled_from(["30", "5000"])),
     st.tuples(st.just("refund"), st.integers(0, 7), st.just(0), st.just("")),
     st.tuples(st.just("leader"), st.integers(0, 7), st.just(0), st.just("")),
+    st.tuples(st.just("rename"), st.integers(0, 7), st.just(0), st.sampled_from(["王五", "Li"])),
 )
 nights = st.lists(
     st.tuples(st.sampled_from([1, 2, 31, 91, 363, 364]), st.lists(event, max_size=6)),
@@ -216,6 +218,8 @@ def test_each_night_the_maintained_labels_equal_a_full_recompute(db, history, ni
     with transaction.atomic():
         store = make_store()
         fans = [make_customer(store=store) for _ in range(8)]
+        for referred, referrer in ((1, 0), (2, 0), (5, 4)):  # remark names carry the referrer's
+            Customer.objects.filter(pk=fans[referred].pk).update(referrer=fans[referrer])
         for index, back, amount in history:
             make_order(
                 customer=fans[index], amount=amount, paid_at=at(START - timedelta(days=back))
@@ -230,6 +234,8 @@ def test_each_night_the_maintained_labels_equal_a_full_recompute(db, history, ni
                     record(sale(store, fan.phone, day, amount))
                 elif kind == "import":  # around it: found by the order high water
                     make_order(customer=fan, amount=amount, paid_at=at(day))
+                elif kind == "raw_refund":  # around it too, perhaps of a fan who never bought
+                    make_order(customer=fan, amount=amount, paid_at=at(day), kind="refund")
                 elif kind == "refund":
                     last = fan.orders.filter(kind="sale", amount__gte=100).first()
                     if last is not None and not last.refunds.exists():
@@ -241,6 +247,8 @@ def test_each_night_the_maintained_labels_equal_a_full_recompute(db, history, ni
                             paid_at=last.paid_at + timedelta(hours=1),
                         )
                         record(refund)
+                elif kind == "rename":  # a queryset update: no save(), the trigger notices
+                    Customer.objects.filter(pk=fan.pk).update(name=f"{amount}{index}")
                 else:
                     update_customer(
                         customer=fan,
@@ -257,6 +265,40 @@ def test_each_night_the_maintained_labels_equal_a_full_recompute(db, history, ni
                 assert full.drift == {"fans": 0, "sample": []}
                 assert labels_table() == maintained
                 transaction.set_rollback(True)
+        transaction.set_rollback(True)
+
+
+def test_a_night_moves_the_rows_on_by_the_orders_that_arrived_and_left_the_window(db):
+    """The edges of `advance_aggregates`, each written around the order service (so no live
+    relabel rewrites the rows): the window's first sale and a refund leaving the window, a
+    refunds-only fan buying, and an opinion leader's mark and a name changed by queryset."""
+    night = START
+    store = make_store()
+    leaving, refunder, leader, quiet = (make_customer(store=store) for _ in range(4))
+    gone = night - timedelta(days=364)  # the window's first day: it leaves the next night
+    make_order(customer=leaving, amount="300", paid_at=at(gone))
+    make_order(customer=leaving, amount="40", paid_at=at(gone, 15), kind="refund")
+    make_order(customer=leaving, amount="500", paid_at=at(night - timedelta(days=30)))
+    make_order(customer=leaving, amount="700", paid_at=at(night - timedelta(days=3)))
+    make_order(
+        customer=refunder, amount="80", paid_at=at(night - timedelta(days=10)), kind="refund"
+    )
+    make_order(customer=quiet, amount="90", paid_at=at(night - timedelta(days=100)))
+    assert relabel(as_of=night).status == "succeeded"
+    make_order(customer=refunder, amount="999", paid_at=at(night))  # her first sale
+    make_order(customer=leaving, amount="60", paid_at=at(night + timedelta(days=1)))
+    Customer.objects.filter(pk=leader.pk).update(is_opinion_leader=True)
+    Customer.objects.filter(pk=quiet.pk).update(name="改名")
+    run = relabel(as_of=night + timedelta(days=1))
+    assert (run.status, run.mode) == ("succeeded", "incremental")
+    maintained = labels_table()
+    assert maintained[leaving.pk]["window_first_sale"] == night - timedelta(days=30)
+    assert maintained[refunder.pk]["window_refund_cents"] == 8000
+    assert maintained[leader.pk]["apple"] == "golden"
+    assert "改名" in maintained[quiet.pk]["remark_personal_account"]
+    with transaction.atomic():
+        assert relabel(as_of=night + timedelta(days=1), full=True).drift["fans"] == 0
+        assert labels_table() == maintained
         transaction.set_rollback(True)
 
 

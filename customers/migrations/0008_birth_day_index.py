@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('customers', '0006_live_labels'),
+        ('customers', '0007_labels_leader_and_input_triggers'),
     ]
 
     operations = [
