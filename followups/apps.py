@@ -9,8 +9,12 @@ class FollowupsConfig(AppConfig):
 
     def ready(self) -> None:
         from customers.signals import customers_transferred
-        from followups.receivers import generate_after_relabel, move_pending_follow_ups
+        from followups.receivers import (
+            GENERATE_UID,
+            generate_after_relabel,
+            move_pending_follow_ups,
+        )
         from segmentation.signals import labels_switched
 
-        labels_switched.connect(generate_after_relabel, dispatch_uid="followups.generate")
+        labels_switched.connect(generate_after_relabel, dispatch_uid=GENERATE_UID)
         customers_transferred.connect(move_pending_follow_ups, dispatch_uid="followups.transfer")

@@ -3,8 +3,13 @@ moving to another guide (`customers.signals.customers_transferred`)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from followups import tasks
 from followups.models import FollowUp
+
+GENERATE_UID = "followups.generate"
 
 
 def generate_after_relabel(sender, run, **kwargs) -> None:
@@ -18,3 +23,15 @@ def move_pending_follow_ups(sender, customer_ids, to_guide, **kwargs) -> None:
     FollowUp.objects.filter(customer_id__in=customer_ids, status__in=FollowUp.PENDING).update(
         guide=to_guide
     )
+
+
+@contextmanager
+def generation_paused() -> Iterator[None]:
+    """No follow-ups after a relabel inside the block (benchmarks time the relabel alone)."""
+    from segmentation.signals import labels_switched
+
+    labels_switched.disconnect(generate_after_relabel, dispatch_uid=GENERATE_UID)
+    try:
+        yield
+    finally:
+        labels_switched.connect(generate_after_relabel, dispatch_uid=GENERATE_UID)

@@ -29,12 +29,11 @@ from customers.models import Customer, Staff
 from devtools.management.commands.bench_fan_list import _percentile
 from devtools.management.commands.bench_relabel import Command as BenchRelabel
 from followups.models import FollowUp, FollowUpRule
-from followups.receivers import generate_after_relabel
+from followups.receivers import generation_paused
 from followups.services import generate_follow_ups
 from segmentation.models import RelabelRun
 from segmentation.selectors import last_run
 from segmentation.services import relabel
-from segmentation.signals import labels_switched
 
 STORE_FANS = 20_000  # Today is timed on the store nearest this size
 
@@ -58,11 +57,8 @@ class Command(BaseCommand):
             raise CommandError("no relabel run: build with `bench_relabel --keep` first")
         fans = Customer.objects.count()
         self.stdout.write(f"{fans:,} fans; labels as of {run.as_of}; {_load()}")
-        labels_switched.disconnect(generate_after_relabel, dispatch_uid="followups.generate")
-        try:
+        with generation_paused():
             self.generation(as_of=run.as_of)
-        finally:
-            labels_switched.connect(generate_after_relabel, dispatch_uid="followups.generate")
         self.today_page(rounds=options["rounds"])
 
     def _generate(self, as_of, label: str) -> float:
