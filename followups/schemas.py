@@ -35,3 +35,12 @@ def validated(schema: type[serializers.Serializer], data) -> dict:
     payload = schema(data=data)
     payload.is_valid(raise_exception=True)
     return payload.validated_data
+
+
+def error_text(detail) -> str:
+    """DRF's error detail ({field: [messages]}, lists, strings) as one line for a page."""
+    if isinstance(detail, dict):
+        return " ".join(error_text(value) for value in detail.values())
+    if isinstance(detail, list):
+        return " ".join(error_text(value) for value in detail)
+    return str(detail)

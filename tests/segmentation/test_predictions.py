@@ -10,13 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 from unittest import mock
 
+import lifetimes  # a development dependency: missing, these tests fail rather than skip
 import numpy as np
 import pandas as pd
 import pytest
 
-lifetimes = pytest.importorskip("lifetimes")
-
-from segmentation.predictions import (  # noqa: E402
+from segmentation.predictions import (
     BgNbd,
     FitError,
     GammaGamma,

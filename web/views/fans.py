@@ -23,7 +23,7 @@ from campaigns.services import record_contact
 from customers.models import Staff, Store
 from customers.phones import mask_phone
 from customers.services import can_mark_opinion_leader, update_customer
-from followups.schemas import ContactIn
+from followups.schemas import ContactIn, error_text
 from tagging.services import change_tags
 from web.forms.fans import FanFilterForm, ProfileForm
 from web.selectors.fans import (
@@ -154,7 +154,7 @@ def customer_contacted(request: HttpRequest, pk: int) -> HttpResponse:
         )
         messages.success(request, _("Contact recorded."))
     else:
-        messages.error(request, " ".join(str(m) for ms in payload.errors.values() for m in ms))
+        messages.error(request, error_text(payload.errors))
     return redirect("customers:detail", pk=customer.pk)
 
 

@@ -54,20 +54,12 @@ def _act(request: HttpRequest, pk: int, action) -> HttpResponse:
     try:
         action(follow_up, staff, request.POST)
     except InputError as exc:
-        return _answer(request, follow_up, error=" ".join(_messages(exc.detail)))
+        return _answer(request, follow_up, error=schemas.error_text(exc.detail))
     except ValidationError as exc:
         return _answer(request, follow_up, error=" ".join(exc.messages))
     except services.FollowUpConflict as exc:
         return _answer(request, follow_up, error=str(exc))
     return _answer(request, follow_up)
-
-
-def _messages(detail) -> list[str]:
-    if isinstance(detail, dict):
-        return [m for value in detail.values() for m in _messages(value)]
-    if isinstance(detail, list):
-        return [m for value in detail for m in _messages(value)]
-    return [str(detail)]
 
 
 @login_required
