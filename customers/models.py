@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from fanops.db import TimestampedModel
-from fanops.vocabulary import Apple, Membership, RfmSegment, Rhythm, RStage
+from fanops.vocabulary import Apple, Forecast, Membership, RfmSegment, Rhythm, RStage
 
 
 class Store(TimestampedModel):
@@ -486,6 +486,43 @@ class CustomerLabels(models.Model):
         if as_of is None or self.last_sale is None:
             return None
         return (as_of - self.last_sale).days
+
+
+class CustomerPrediction(models.Model):
+    """One buyer's purchase forecast as of `model_as_of` (issue 14, docs/predictions.md).
+
+    Written by the relabel job in its switch, all rows at once (every buyer's forecast moves a
+    little each day); a night whose fit fails keeps these rows. Fans without a sale have none.
+    """
+
+    customer = models.OneToOneField(
+        Customer, on_delete=models.CASCADE, primary_key=True, related_name="prediction"
+    )
+    p_alive = models.FloatField(_("probability still a customer"))
+    expected_purchases_90d = models.FloatField(_("expected purchases, next 90 days"))
+    expected_purchases_365d = models.FloatField(_("expected purchases, next 365 days"))
+    expected_spend = models.DecimalField(
+        _("expected spend per purchase"), max_digits=12, decimal_places=2
+    )
+    # Her typical gap between purchase days (none before a second one) and the day after her
+    # last purchase that it points to.
+    cycle_days = models.IntegerField(_("typical cycle (days)"), null=True, blank=True)
+    next_purchase_on = models.DateField(_("next purchase expected"), null=True, blank=True)
+    clv_12m = models.DecimalField(_("12-month value"), max_digits=14, decimal_places=2)
+    forecast = models.CharField(_("forecast"), max_length=10, choices=Forecast.choices, blank=True)
+    model_as_of = models.DateField(_("model as of"))
+
+    class Meta:
+        db_table = "segmentation_customerprediction"
+        verbose_name = _("purchase forecast")
+        verbose_name_plural = _("purchase forecasts")
+        indexes = [
+            models.Index(fields=["forecast", "customer"], name="prediction_forecast_idx"),
+            models.Index(fields=["clv_12m"], name="prediction_clv_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id}: {self.p_alive:.2f} alive, {self.clv_12m} in 12 months"
 
 
 class StaffToken(TimestampedModel):

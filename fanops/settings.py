@@ -261,6 +261,14 @@ FOLLOW_UP_EXPIRE_DAYS = env.int("FOLLOW_UP_EXPIRE_DAYS", default=14)  # after th
 FOLLOW_UP_ESCALATION_DAYS = env.int("FOLLOW_UP_ESCALATION_DAYS", default=3)  # past due: manager
 FOLLOW_UP_ATTRIBUTION_DAYS = env.int("FOLLOW_UP_ATTRIBUTION_DAYS", default=14)
 
+# The `forecast` group (issue 14, docs/predictions.md): due_soon = next purchase expected within
+# FORECAST_DUE_SOON_DAYS of as_of (or overdue) and p_alive at least FORECAST_DUE_SOON_P_ALIVE;
+# at_risk = p_alive below FORECAST_AT_RISK_P_ALIVE with at least FORECAST_AT_RISK_MIN_SALES sale days.
+FORECAST_DUE_SOON_DAYS = env.int("FORECAST_DUE_SOON_DAYS", default=30)
+FORECAST_DUE_SOON_P_ALIVE = env.float("FORECAST_DUE_SOON_P_ALIVE", default=0.5)
+FORECAST_AT_RISK_P_ALIVE = env.float("FORECAST_AT_RISK_P_ALIVE", default=0.3)
+FORECAST_AT_RISK_MIN_SALES = env.int("FORECAST_AT_RISK_MIN_SALES", default=2)
+
 # Every handler masks phones (fanops.logging), Django's request lines (runserver) included;
 # gunicorn's logs: gunicorn.conf.py. No mail_admins handler: its report would carry the request.
 LOGGING = {

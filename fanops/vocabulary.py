@@ -47,3 +47,10 @@ class Rhythm(models.TextChoices):
     HALF_YEARLY = "half_yearly", _("half-yearly")
     YEARLY = "yearly", _("yearly")
     SINGLE = "single", _("single purchase")
+
+
+class Forecast(models.TextChoices):
+    """The `forecast` group (issue 14): what the purchase model expects of her next."""
+
+    DUE_SOON = "due_soon", _("due soon")
+    AT_RISK = "at_risk", _("at risk")

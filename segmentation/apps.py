@@ -1,6 +1,9 @@
 import hashlib
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
 from django.apps import AppConfig
+from django.conf import settings
 from django.db.backends.signals import connection_created
 from django.utils.translation import gettext_lazy as _
 
@@ -16,11 +19,21 @@ def _hashtextextended(text: str | None, seed: int) -> int | None:
     return int.from_bytes(digest, "big", signed=True)
 
 
+def _local_day(instant: str | None) -> int | None:
+    """PostgreSQL's `(instant AT TIME ZONE TIME_ZONE)::date - DATE '1970-01-01'` for SQLite's
+    UTC text instants (segmentation.forecasts)."""
+    if instant is None:
+        return None
+    moment = datetime.fromisoformat(instant).replace(tzinfo=UTC)
+    return (moment.astimezone(ZoneInfo(settings.TIME_ZONE)).date() - date(1970, 1, 1)).days
+
+
 def _register_sqlite_functions(sender, connection, **kwargs) -> None:
     if connection.vendor == "sqlite":
         connection.connection.create_function(
             "hashtextextended", 2, _hashtextextended, deterministic=True
         )
+        connection.connection.create_function("fanops_local_day", 1, _local_day, deterministic=True)
 
 
 class SegmentationConfig(AppConfig):

@@ -68,6 +68,9 @@ class RelabelRun(models.Model):
     inputs_version = models.CharField(max_length=16, blank=True, editable=False)
     # relabel --full: fans whose stored aggregates differed from their orders (repaired).
     drift = models.JSONField(_("drift"), default=dict, blank=True)
+    # The purchase models of this run (segmentation.forecasts): fitted parameters, buyers, the
+    # summary's mode and drift, or the error of a failed fit (yesterday's forecasts were kept).
+    predictions = models.JSONField(_("predictions"), default=dict, blank=True)
 
     class Meta:
         ordering = ["-started_at", "-id"]
@@ -78,6 +81,33 @@ class RelabelRun(models.Model):
         return f"{self.as_of} {self.status}"
 
 
+class PurchaseSummary(models.Model):
+    """A buyer's purchase days, the input of the purchase models (segmentation.forecasts).
+
+    Purchases are counted per local day, as `lifetimes` does: her sales of one day are one
+    purchase of their summed amount. Kept through the last run's high water and moved on each
+    night by the orders that arrived (orders are append-only), so the night does not re-read
+    every order; `relabel --full` rebuilds it and reports the drift.
+    """
+
+    customer = models.OneToOneField(
+        "customers.Customer",
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="purchase_summary",
+        db_constraint=False,  # written in bulk by the job, for fans that exist
+    )
+    sale_days = models.IntegerField()
+    # Local days as day numbers (days since 1970-01-01): the job's arithmetic is in days.
+    first_day = models.IntegerField()
+    last_day = models.IntegerField()
+    first_day_cents = models.BigIntegerField()  # her first purchase day's sales
+    sale_cents = models.BigIntegerField()  # all her purchase days' sales
+
+    def __str__(self) -> str:
+        return f"{self.customer_id}: {self.sale_days} days {self.first_day}–{self.last_day}"
+
+
 class LabelChange(models.Model):
     """A fan's apple, segment or stage moved in a run (the guides' worklists read these)."""
 
@@ -85,6 +115,7 @@ class LabelChange(models.Model):
         APPLE = "apple", _("apple")
         RFM_SEGMENT = "rfm_segment", _("RFM segment")
         R_STAGE = "r_stage", _("R stage")
+        FORECAST = "forecast", _("forecast")
 
     # No database constraints: the relabel switch writes tens of thousands of these at once, and
     # each checked key would lock its fan's row (≈ 0.4 s at 30,000 changes). The switch inserts

@@ -48,7 +48,7 @@ from django.utils.translation import gettext as _
 from customers import facts as customer_facts
 from customers.models import Customer, Store
 from fanops import bulk
-from segmentation import job, remark_names, rules, selectors, switch
+from segmentation import forecasts, job, remark_names, rules, selectors, switch
 from segmentation.job import PG_JOB_SETTINGS, Progress, Timer
 from segmentation.models import RelabelRun
 from segmentation.signals import labels_switched
@@ -285,9 +285,11 @@ def write_labels(
     labels: pd.DataFrame,
     timer: Timer,
     store_ids: list[int] | None = None,
+    summary_since: RelabelRun | None = None,
 ) -> RelabelRun:
     """Stage the rows of `labels` that changed and switch them in one transaction, recording
-    the run as succeeded.
+    the run as succeeded; a brand-wide run's purchase forecasts go in the same transaction
+    (`forecasts.predict`, moving on `summary_since`'s purchase summary or rebuilding it).
 
     `store_ids`: `labels` covers only those stores' fans; fact labels are refreshed for them only.
     """
@@ -302,6 +304,8 @@ def write_labels(
                 change_counts = switch.switch_labels(run=run, as_of=as_of, store_ids=store_ids)
             with timer.phase("facts"):
                 run.error = _refresh_fact_labels(store_ids=store_ids)
+            if store_ids is None:  # the purchase models are brand-wide
+                run.predictions = forecasts.predict(run=run, since=summary_since, timer=timer)
             run.status = RelabelRun.Status.SUCCEEDED
             run.fans_labelled = len(labels)
             run.rows_written = len(rows)
@@ -455,6 +459,7 @@ def run_pipeline(
     aggregates: Callable[[], pd.DataFrame] | None = None,
     increment: Increment | None = None,
     drift_since: RelabelRun | None = None,
+    summary_since: RelabelRun | None = None,
 ) -> RelabelRun:
     """aggregate → fans → classify → remarks → stage → switch; the caller holds the lock.
 
@@ -475,7 +480,14 @@ def run_pipeline(
                 )
         labels = compute_labels(as_of=as_of, inputs=inputs, store_ids=store_ids, timer=timer)
         del inputs
-        return write_labels(run=run, as_of=as_of, labels=labels, timer=timer, store_ids=store_ids)
+        return write_labels(
+            run=run,
+            as_of=as_of,
+            labels=labels,
+            timer=timer,
+            store_ids=store_ids,
+            summary_since=summary_since,
+        )
     except Exception as exc:  # recorded, never half-applied
         return fail_run(run, exc, timer)
 
@@ -578,6 +590,7 @@ def relabel(
             aggregates=aggregates,
             increment=increment,
             drift_since=base if full else None,
+            summary_since=forecasts.summary_base(base, full=full),
         )
         if store_ids is None:
             announce_switched(run)

@@ -23,6 +23,7 @@ COMPUTED_COLUMNS: dict[str, str] = {
     "r_stage": "labels__r_stage",
     "membership": "labels__membership",
     "rhythm": "labels__rhythm",
+    "forecast": "prediction__forecast",
     "zodiac": "zodiac",
     "birthday_month": "birthday_month",
     "distance": "distance",
@@ -90,9 +91,10 @@ def filter_customers_by_tags(
         column = COMPUTED_COLUMNS.get(tag.group.code)
         if column is None:
             queryset = queryset.filter(~_condition(tag))
-        elif column.startswith("labels__"):
-            # A fan without a labels row does not carry the label: keep her.
-            queryset = queryset.filter(Q(labels__isnull=True) | ~Q(**{column: tag.code}))
+        elif column.startswith(("labels__", "prediction__")):
+            # A fan without a labels (prediction) row does not carry the label: keep her.
+            row = column.partition("__")[0]
+            queryset = queryset.filter(Q(**{f"{row}__isnull": True}) | ~Q(**{column: tag.code}))
         else:
             queryset = queryset.exclude(**{column: tag.code})
     return queryset
