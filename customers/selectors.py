@@ -50,7 +50,7 @@ def owns(actor: Actor, customer: Customer) -> bool:
 def brand_member(phone: str) -> Customer | None:
     """The brand's fan with this (normalised) phone, whichever store owns her. Answer a caller
     who does not `own` her with her `member_card` only."""
-    return Customer.objects.select_related("labels").filter(phone=phone).first()
+    return Customer.objects.select_related("labels", "prediction").filter(phone=phone).first()
 
 
 def member_card(customer: Customer) -> dict:

@@ -17,6 +17,7 @@ from django.db.models import (
     DurationField,
     ExpressionWrapper,
     F,
+    FloatField,
     Max,
     Min,
     Q,
@@ -25,9 +26,9 @@ from django.db.models import (
 )
 from django.db.models.expressions import RawSQL
 
-from customers.models import Customer, CustomerLabels, Order, Staff, Store
+from customers.models import Customer, CustomerLabels, CustomerPrediction, Order, Staff, Store
 from fanops import bulk
-from fanops.vocabulary import Apple, Membership, RfmSegment, RStage
+from fanops.vocabulary import Apple, Forecast, Membership, RfmSegment, RStage
 from segmentation.models import AppleQuotaOverride, LabelChange, RelabelRun, StoreLabelling
 from segmentation.rules import WINDOW_DAYS
 
@@ -1034,3 +1035,28 @@ def labels_checksum() -> str:
     for row in rows.iterator(chunk_size=10_000):
         digest.update(repr(row).encode())
     return digest.hexdigest()
+
+
+def forecast_summary(*, customers: QuerySet[Customer]) -> dict:
+    """The purchase forecasts of `customers` (a store's fans, scoped by the caller): expected
+    sales in the next 90 days (expected purchases × expected spend per purchase), the fans due
+    soon and at risk, and both per guide (one query each)."""
+    predictions = CustomerPrediction.objects.filter(customer__in=customers.order_by())
+    totals = predictions.aggregate(
+        expected_sales_90d=Sum(
+            F("expected_purchases_90d") * F("expected_spend"), output_field=FloatField()
+        ),
+        due_soon=Count("pk", filter=Q(forecast=Forecast.DUE_SOON)),
+        at_risk=Count("pk", filter=Q(forecast=Forecast.AT_RISK)),
+        model_as_of=Max("model_as_of"),
+    )
+    by_guide = (
+        predictions.exclude(forecast="")
+        .values("customer__guide__name")
+        .annotate(
+            due_soon=Count("pk", filter=Q(forecast=Forecast.DUE_SOON)),
+            at_risk=Count("pk", filter=Q(forecast=Forecast.AT_RISK)),
+        )
+        .order_by("-at_risk", "customer__guide__name")
+    )
+    return {**totals, "by_guide": list(by_guide)}

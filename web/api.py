@@ -59,7 +59,7 @@ def fan_error(exc: DjangoValidationError) -> exceptions.ValidationError:
 
 def _customer_queryset(actor):
     return customers_visible_to(actor).select_related(
-        "labels", "store__labelling", "guide", "referrer"
+        "labels", "store__labelling", "guide", "referrer", "prediction"
     )
 
 

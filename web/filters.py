@@ -9,17 +9,23 @@ from __future__ import annotations
 import django_filters
 from django import forms
 from django.core.exceptions import ValidationError
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from customers.filters import IntegerFilter, guides_choice, stores_choice
 from customers.models import Customer
-from fanops.vocabulary import Apple, RfmSegment, RStage
+from fanops.vocabulary import Apple, Forecast, RfmSegment, RStage
 from tagging.selectors import filter_customers_by_tags, upcoming_birthdays
 
 BIRTHDAY_WITHIN_MAX = 366
+# `ordering=` of GET /customers/ (a leading "-": descending).
+ORDERINGS = {
+    "clv_12m": "prediction__clv_12m",
+    "p_alive": "prediction__p_alive",
+    "next_purchase_on": "prediction__next_purchase_on",
+}
 PHONE_TAIL = 4
 
 
@@ -51,6 +57,9 @@ class CustomerFilter(django_filters.FilterSet):
         field_name="labels__rfm_segment", choices=RfmSegment.choices
     )
     stage = django_filters.ChoiceFilter(field_name="labels__r_stage", choices=RStage.choices)
+    forecast = django_filters.ChoiceFilter(
+        field_name="prediction__forecast", choices=Forecast.choices
+    )
     tag = django_filters.MultipleChoiceFilter(
         method="filter_tags", label=_("tag group:code (all of them)")
     )
@@ -62,10 +71,16 @@ class CustomerFilter(django_filters.FilterSet):
         min_value=0,
         max_value=BIRTHDAY_WITHIN_MAX,
     )
+    ordering = django_filters.ChoiceFilter(
+        method="filter_ordering",
+        choices=[(f"{sign}{name}", f"{sign}{name}") for name in ORDERINGS for sign in ("", "-")],
+        label=_("sort by a forecast (fans without one last)"),
+    )
 
     class Meta:
         model = Customer
-        fields = ["q", "apple", "segment", "stage", "tag", "guide", "store", "birthday_within"]
+        fields = ["q", "apple", "segment", "stage", "forecast", "tag", "guide", "store",
+                  "birthday_within", "ordering"]  # fmt: skip
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -82,6 +97,15 @@ class CustomerFilter(django_filters.FilterSet):
             return filter_customers_by_tags(queryset, all_of=value)
         except ValidationError as exc:
             raise serializers.ValidationError({"tag": exc.messages}) from None
+
+    def filter_ordering(self, queryset, name, value: str):
+        if not value:
+            return queryset
+        column = F(ORDERINGS[value.lstrip("-")])
+        first = (
+            column.desc(nulls_last=True) if value.startswith("-") else column.asc(nulls_last=True)
+        )
+        return queryset.order_by(first, "id")
 
     def filter_birthday_within(self, queryset, name, value):
         if value is None:

@@ -15,7 +15,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from customers.facts import next_birthday
-from customers.models import Customer, CustomerLabels
+from customers.models import Customer, CustomerLabels, CustomerPrediction
 from customers.schemas import BirthdaySchema, Phone
 from customers.services import apple_between_relabels
 from tagging.selectors import tags_by_customer
@@ -55,6 +55,25 @@ class MetricsSerializer(serializers.Serializer):
     lifetime_sales = serializers.IntegerField()
     first_sale = serializers.DateField(allow_null=True)
     last_sale = serializers.DateField(allow_null=True)
+
+
+class PredictionSerializer(serializers.Serializer):
+    """`prediction` of the fan detail (issue 14): her purchase forecast as of `model_as_of`."""
+
+    p_alive = serializers.FloatField()
+    expected_purchases_90d = serializers.FloatField()
+    expected_purchases_365d = serializers.FloatField()
+    next_purchase_on = serializers.DateField(allow_null=True)
+    clv_12m = serializers.DecimalField(max_digits=14, decimal_places=2)
+    model_as_of = serializers.DateField()
+
+
+def prediction_of(customer: Customer) -> CustomerPrediction | None:
+    """The fan's forecast row, or None (no sale yet, or no model fitted yet)."""
+    try:
+        return customer.prediction
+    except ObjectDoesNotExist:
+        return None
 
 
 @extend_schema_field({"type": "string", "nullable": True})
@@ -117,6 +136,7 @@ class CustomerDetailSerializer(CustomerListSerializer):
     remark_names = serializers.SerializerMethodField()
     metrics = serializers.SerializerMethodField()
     labels_as_of = serializers.SerializerMethodField()
+    prediction = serializers.SerializerMethodField()
 
     class Meta:
         model = Customer
@@ -124,7 +144,8 @@ class CustomerDetailSerializer(CustomerListSerializer):
             "id", "name", "phone", "gender", "store", "guide", "birthday", "next_birthday", "city",
             "latitude", "longitude", "referrer", "member_since", "is_opinion_leader", "do_not_contact",
             "apple", "rfm_segment", "r_stage", "membership", "rhythm", "zodiac", "birthday_month",
-            "distance", "tags", "remark_names", "metrics", "labels_as_of", *PROFILE_FIELDS,
+            "distance", "tags", "remark_names", "metrics", "labels_as_of", "prediction",
+            *PROFILE_FIELDS,
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -185,6 +206,11 @@ class CustomerDetailSerializer(CustomerListSerializer):
                 "first_sale": None, "last_sale": None,
             }  # fmt: skip
         return MetricsSerializer(labels).data
+
+    @extend_schema_field(PredictionSerializer(allow_null=True))
+    def get_prediction(self, customer: Customer) -> dict | None:
+        prediction = prediction_of(customer)
+        return PredictionSerializer(prediction).data if prediction else None
 
     @extend_schema_field(OpenApiTypes.DATE)
     def get_labels_as_of(self, customer: Customer) -> str | None:

@@ -37,6 +37,17 @@
       options: Object.assign({}, common, { plugins: { legend: { display: false } }, scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } })
     });
   }
+  var risk = document.getElementById("at-risk-chart");
+  if (risk && data.at_risk) {
+    new Chart(risk, {
+      type: "bar",
+      data: { labels: data.at_risk.labels, datasets: [
+        { label: data.at_risk.names.at_risk, data: data.at_risk.at_risk, backgroundColor: "#b00020" },
+        { label: data.at_risk.names.due_soon, data: data.at_risk.due_soon, backgroundColor: "#2e7d32" }
+      ] },
+      options: Object.assign({}, common, { indexAxis: "y", scales: { x: { beginAtZero: true, ticks: { precision: 0 } } } })
+    });
+  }
   var board = document.getElementById("leaderboard-chart");
   if (board && data.leaderboard) {
     new Chart(board, {

@@ -26,7 +26,7 @@ from customers.schemas import (
     posted_values,
     validate_input,
 )
-from fanops.vocabulary import Apple, RfmSegment, RStage
+from fanops.vocabulary import Apple, Forecast, RfmSegment, RStage
 from tagging.models import TagGroup
 from web.filters import looks_like_phone
 from web.selectors.fans import FanFilterOptions, FanFilters
@@ -50,9 +50,15 @@ class FanFilterForm(forms.Form):
     segment = forms.ChoiceField(
         required=False, choices=_blank(RfmSegment.choices), label=_("RFM segment")
     )
+    forecast = forms.ChoiceField(
+        required=False, choices=_blank(Forecast.choices), label=_("forecast")
+    )
     tag = forms.MultipleChoiceField(required=False, label=_("tags"))
     guide = forms.ChoiceField(required=False, label=_("guide"))
     all = forms.BooleanField(required=False, label=_("whole store"))
+    sort = forms.ChoiceField(
+        required=False, choices=[("", _("newest")), ("value", _("12-month value"))]
+    )
 
     def __init__(
         self, data=None, *, options: FanFilterOptions | None = None, allow_phone=False, **kwargs
@@ -91,9 +97,11 @@ class FanFilterForm(forms.Form):
             apple=data.get("apple") or "",
             stage=data.get("stage") or "",
             segment=data.get("segment") or "",
+            forecast=data.get("forecast") or "",
             tags=tuple(data.get("tag") or ()),
             guide=data.get("guide") or "",
             whole_store=bool(data.get("all")),
+            by_value=data.get("sort") == "value",
         )
 
     def params(self) -> dict[str, object]:
@@ -102,7 +110,7 @@ class FanFilterForm(forms.Form):
         A `q` that looks like (part of) a phone number is never put in a link: links are URLs.
         """
         out: dict[str, object] = {}
-        for name in ("q", "apple", "stage", "segment", "guide"):
+        for name in ("q", "apple", "stage", "segment", "forecast", "guide", "sort"):
             if self.cleaned_data.get(name):
                 out[name] = self.cleaned_data[name]
         if looks_like_phone(str(out.get("q", ""))):
@@ -151,6 +159,8 @@ class FanFilterForm(forms.Form):
                 ("apple", Apple.choices),
                 ("stage", RStage.choices),
                 ("segment", RfmSegment.choices),
+                ("forecast", Forecast.choices),
+                ("sort", [("value", _("highest 12-month value first"))]),
             )
         }
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from django.core.paginator import Page, Paginator
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from customers.models import Customer, CustomerLabels, Order, Staff, Store
+from customers.models import Customer, CustomerLabels, CustomerPrediction, Order, Staff, Store
 from customers.selectors import customers_visible_to, mask_name, owns, staff_visible_to
 from followups.selectors import contact_history, open_follow_ups_of
 from segmentation.models import LabelChange
@@ -42,9 +42,11 @@ class FanFilters:
     apple: str = ""
     stage: str = ""
     segment: str = ""
+    forecast: str = ""  # due_soon / at_risk (issue 14)
     tags: tuple[str, ...] = ()
     guide: str = ""  # a work number
     whole_store: bool = False
+    by_value: bool = False  # highest 12-month value first (else newest fans first)
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,8 @@ def filter_fans(
         queryset = queryset.filter(labels__r_stage=filters.stage)
     if filters.segment:
         queryset = queryset.filter(labels__rfm_segment=filters.segment)
+    if filters.forecast:
+        queryset = queryset.filter(prediction__forecast=filters.forecast)
     if filters.guide in guide_ids:
         queryset = queryset.filter(guide_id=guide_ids[filters.guide])
     elif filters.guide:
@@ -177,6 +181,12 @@ def _row(customer: Customer, refs: list[str], names: dict[str, str], manual: set
     )
 
 
+def _fan_order(filters: FanFilters) -> tuple:
+    if filters.by_value:
+        return (F("prediction__clv_12m").desc(nulls_last=True), "-id")
+    return ("-id",)
+
+
 def fan_list(
     *,
     staff: Staff,
@@ -205,7 +215,7 @@ def fan_list(
             "labels__r_stage",
             "labels__rfm_segment",
         )
-        .order_by("-id")
+        .order_by(*_fan_order(filters))
     )
     page, customers = _first_page_without_count(queryset, page_number)
     names = tag_names()
@@ -225,7 +235,7 @@ def fan_list(
 def fans_for_card(staff: Staff) -> QuerySet[Customer]:
     """The actor's fans with what the card shows beside the profile (one query per fan)."""
     return customers_visible_to(staff).select_related(
-        "labels", "guide", "store__labelling", "referrer"
+        "labels", "guide", "store__labelling", "referrer", "prediction"
     )
 
 
@@ -272,6 +282,7 @@ class LabelChangeRow:
 @dataclass(frozen=True)
 class FanCard:
     labels: CustomerLabels | None
+    prediction: CustomerPrediction | None  # her purchase forecast (none before a sale)
     percent: int
     missing: list[str]
     birthday: str
@@ -323,6 +334,13 @@ def _label_changes(customer: Customer, names: dict[str, str]) -> list[LabelChang
     ]
 
 
+def _prediction_of(customer: Customer) -> CustomerPrediction | None:
+    try:
+        return customer.prediction
+    except CustomerPrediction.DoesNotExist:
+        return None
+
+
 def fan_card(*, staff: Staff, customer: Customer) -> FanCard:
     """The card of a fan fetched through `fans_for_card(staff)`: completeness, her orders at every
     store (the guide named at her own store only), label and tag history (a constant number of queries, whatever the history; the chips: `tag_panel`)."""
@@ -335,6 +353,7 @@ def fan_card(*, staff: Staff, customer: Customer) -> FanCard:
         referrer_name = referrer.name if owns(staff, referrer) else mask_name(referrer.name)
     return FanCard(
         labels=_labels_of(customer),
+        prediction=_prediction_of(customer),
         percent=percent,
         missing=missing,
         birthday=_birthday_text(customer),

@@ -20,6 +20,7 @@ from segmentation.models import RelabelRun
 from segmentation.selectors import (
     apple_quota_for_store,
     company_apple_quota,
+    forecast_summary,
     repurchase_stats,
     segment_summary,
 )
@@ -85,6 +86,7 @@ class DashboardPage:
     transfers: list[GuideTransfer]
     chart: dict
     leaderboard: list[dict]  # follow-ups of the last 30 days per guide, by converted sales
+    forecast: dict  # segmentation.selectors.forecast_summary of the store's fans
     escalations: list[dict]  # follow-ups open FOLLOW_UP_ESCALATION_DAYS past due, by guide
 
 
@@ -129,6 +131,7 @@ def dashboard_page(*, staff: Staff, store: Store, today: date) -> DashboardPage:
         fans=Count("customers", filter=Q(customers__store=store))
     )
     board = leaderboard_for(actor=staff, store_id=store.pk, today=today)
+    forecast = forecast_summary(customers=fans)
     # Who moved whom and when (the 90-day rule counts these rows).
     transfers = (
         GuideTransfer.objects.filter(customer__in=fans)
@@ -146,10 +149,28 @@ def dashboard_page(*, staff: Staff, store: Store, today: date) -> DashboardPage:
         repurchase_percent=round(100 * rate, 1) if rate is not None else None,
         guides=list(guides.order_by("-is_active", "name")),
         transfers=list(transfers[:RECENT_TRANSFERS]),
-        chart={**_chart(tiers, summary), "leaderboard": _leaderboard_chart(board)},
+        chart={
+            **_chart(tiers, summary),
+            "leaderboard": _leaderboard_chart(board),
+            "at_risk": _at_risk_chart(forecast),
+        },
         leaderboard=board,
+        forecast=forecast,
         escalations=escalations(follow_ups=actionable(staff).filter(store=store), today=today),
     )
+
+
+def _at_risk_chart(forecast: dict) -> dict | None:
+    """Fans at risk and due soon per guide as bars; None when the model flags nobody."""
+    rows = forecast["by_guide"]
+    if not rows:
+        return None
+    return {
+        "labels": [row["customer__guide__name"] or str(_("no guide")) for row in rows],
+        "at_risk": [row["at_risk"] for row in rows],
+        "due_soon": [row["due_soon"] for row in rows],
+        "names": {"at_risk": _("at risk"), "due_soon": _("due soon")},
+    }
 
 
 def _leaderboard_chart(board: list[dict]) -> dict | None:
