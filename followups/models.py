@@ -16,6 +16,7 @@ class Reason(models.TextChoices):
     STAGE_DROP = "stage_drop", _("stage drop")
     APPLE_UPGRADE = "apple_upgrade", _("apple upgrade")
     REMARK_UPDATE = "remark_update", _("remark update")
+    DUE_SOON = "due_soon", _("due soon")
 
 
 class FollowUpRule(TimestampedModel):

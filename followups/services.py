@@ -43,7 +43,7 @@ from campaigns.models import Contact, Playbook
 from campaigns.selectors import capped_customer_ids, contacts_within
 from campaigns.services import record_contact
 from customers.models import Customer, Order, Staff
-from fanops.vocabulary import RStage
+from fanops.vocabulary import Forecast, RStage
 from followups.models import FollowUp, FollowUpRule, Reason
 from segmentation import rules
 from segmentation.models import LabelChange, RelabelRun
@@ -239,6 +239,15 @@ def apple_upgrade(fans, *, rule: FollowUpRule, as_of: date, since: date) -> list
     return _changed(fans, rule=rule, as_of=as_of, changes=changes)
 
 
+def due_soon(fans, *, rule: FollowUpRule, as_of: date, since: date) -> list[QuerySet]:
+    """The purchase model now expects her next purchase soon (forecast moved to due_soon): a
+    nudge before she buys elsewhere."""
+    changes = LabelChange.objects.filter(
+        group=LabelChange.Group.FORECAST, to_code=Forecast.DUE_SOON
+    )
+    return _changed(fans, rule=rule, as_of=as_of, changes=changes)
+
+
 def remark_update(fans, *, rule: FollowUpRule, as_of: date, since: date) -> list[QuerySet]:
     """Her WeChat remark (as last recorded) is not the standard: one follow-up per standard, whose
     message is the standard remark name to copy into WeChat."""
@@ -257,6 +266,7 @@ GENERATORS = {
     Reason.STAGE_DROP: stage_drop,
     Reason.APPLE_UPGRADE: apple_upgrade,
     Reason.REMARK_UPDATE: remark_update,
+    Reason.DUE_SOON: due_soon,
 }
 
 
@@ -315,7 +325,7 @@ def _insert(candidates: QuerySet, *, reason: str, as_of: date, now: datetime) ->
 
 # The reasons by their cost at 1M fans, dearest first: two workers share them out evenly.
 BY_COST = [Reason.REPURCHASE_NUDGE, Reason.AFTER_SALE_CARE, Reason.REMARK_UPDATE,
-           Reason.STAGE_DROP, Reason.BIRTHDAY, Reason.APPLE_UPGRADE]  # fmt: skip
+           Reason.STAGE_DROP, Reason.DUE_SOON, Reason.BIRTHDAY, Reason.APPLE_UPGRADE]  # fmt: skip
 WORKERS = 2
 
 
