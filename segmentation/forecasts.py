@@ -186,7 +186,7 @@ def update_summary(*, run: RelabelRun, since: RelabelRun | None) -> dict:
 
 def read_summary() -> pd.DataFrame:
     """Every buyer's summary row (SUMMARY_COLUMNS), in id order."""
-    columns = ", ".join(name for name, _ in SUMMARY_COLUMNS)
+    columns = ", ".join(f"CAST({name} AS BIGINT) AS {name}" for name, _ in SUMMARY_COLUMNS)
     sql = f"SELECT {columns} FROM {SUMMARY} ORDER BY customer_id"
     return read_frame(sql, {}, SUMMARY_COLUMNS)
 
