@@ -91,7 +91,7 @@ def _move_on_sql(*, arrived: str, counted_before: str) -> str:
                           AND ({counted_before}) AND {_day("p.paid_at")} = d.day
                    ) THEN 0 ELSE 1 END) AS new_days,
                    MIN(d.day) AS min_day, MAX(d.day) AS max_day,
-                   MIN(d.day * {DAY_KEY} + d.cents) % {DAY_KEY} AS min_day_cents,
+                   MIN(d.day * {DAY_KEY} + d.cents) %% {DAY_KEY} AS min_day_cents,
                    SUM(d.cents) AS cents
               FROM days d
              GROUP BY d.customer_id
@@ -155,7 +155,8 @@ def _rebuild(*, run: RelabelRun, params: dict) -> dict:
     fresh = summarise(read_frame(sql, params, ORDER_DAY_COLUMNS))
     old = read_summary()
     same = fresh.merge(old, how="inner", on=[name for name, _ in SUMMARY_COLUMNS])
-    drift = (len(fresh) - len(same)) + (len(old) - len(same)) if len(old) else 0
+    gone = ~np.isin(old["customer_id"].to_numpy(), fresh["customer_id"].to_numpy())
+    drift = (len(fresh) - len(same) + int(gone.sum())) if len(old) else 0  # fans, not rows
     with connection.cursor() as cursor:
         cursor.execute(f"DELETE FROM {SUMMARY}")
         copy_frame(cursor, SUMMARY, fresh)
@@ -370,10 +371,16 @@ def predict(*, run: RelabelRun, since: RelabelRun | None, timer) -> dict:
     except FitError as exc:
         record["error"] = str(exc)
         return record
-    record["models"] = models.as_json()
     with timer.phase("score"):
         predictions = score(summary, as_of=run.as_of, models=models)
     del summary
+    numbers = predictions[["p_alive", "expected_purchases_90d", "expected_purchases_365d",
+                           "expected_spend", "clv_12m"]].to_numpy()  # fmt: skip
+    if not np.isfinite(numbers).all():  # a degenerate maximum (few buyers, a ≤ 1, q ≤ 1)
+        bad = int((~np.isfinite(numbers)).any(axis=1).sum())
+        record["error"] = f"the fitted models give no finite forecast for {bad} buyers"
+        return record
+    record["models"] = models.as_json()
     with timer.phase("predictions"):
         record["forecast_changes"] = write_predictions(run=run, predictions=predictions)
     return record
