@@ -113,6 +113,8 @@ def pos_token_by_hash(key_hash: str) -> PosToken | None:
 
     Every POS request asks this first; the ORM's compilation of the same query cost more than
     the query itself. Revocation stays immediate (nothing is cached between requests)."""
+    if connection.vendor != "postgresql":  # raw rows there are text (no converters applied)
+        return PosToken.objects.select_related("store").filter(key_hash=key_hash).first()
     token_names, store_names, sql = _pos_token_sql()
     with connection.cursor() as cursor:
         cursor.execute(sql, [key_hash])

@@ -879,11 +879,7 @@ def record_orders(
         for row in pending:
             (later if row.key in seen else first).append(row)
             seen.add(row.key)
-        # A single sale goes straight to its insert: a replay meets the unique key there and is
-        # answered from the stored order, so the common fresh sale spares a read. A refund is
-        # looked up first: its sale's cap would refuse a replay before the key could answer it.
-        single_sale = len(first) == 1 and first[0].order.kind == Order.Kind.SALE
-        stored = {} if single_sale else _stored_replay_keys(first)
+        stored = _stored_replay_keys(first)
         fresh = []
         for row in first:
             if row.key in stored:

@@ -20,12 +20,12 @@ TZ = ZoneInfo(settings.TIME_ZONE)
 LOOKUP = "/api/v1/customers/lookup/"
 ORDERS = "/api/v1/orders/"
 # Measured; a rise means a read crept back onto the till's path. The order counts include
-# BEGIN, the savepoints and COMMIT: the token, the fan by phone, the order insert, the locked
+# BEGIN, the savepoints and COMMIT: the token, the replay check, the fan by phone, the order insert, the locked
 # labels row with the last run's id, the fan's aggregates, the labels upsert, the answer's labels.
 LOOKUP_QUERIES = 4  # token; the fan with her labels, store, guide, referrer; tag groups; tags
 LOOKUP_MISS_QUERIES = 2  # token, the phone's fan (of any store)
-ORDER_KNOWN_FAN_QUERIES = 11
-ORDER_NEW_FAN_QUERIES = 16  # + her insert in a savepoint (3), her labels row, her label changes
+ORDER_KNOWN_FAN_QUERIES = 12
+ORDER_NEW_FAN_QUERIES = 17  # + her insert in a savepoint (3), her labels row, her label changes
 
 
 def at(days_ago: int) -> datetime:
