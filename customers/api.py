@@ -21,8 +21,14 @@ from customers.actors import ScopedApi, ScopedListApi
 from customers.auth import issue_staff_token
 from customers.filters import OrderFilter
 from customers.models import Order, Store
-from customers.schemas import OrderBatchSchema, OrderSchema, validate_input
-from customers.selectors import orders_visible_to, staff_of, store_id_scope, stores_visible_to
+from customers.schemas import OrderBatchSchema, OrderIn, OrderSchema, validate_input
+from customers.selectors import (
+    live_labels,
+    orders_visible_to,
+    staff_of,
+    store_id_scope,
+    stores_visible_to,
+)
 from customers.serializers import (
     ConflictSerializer,
     OrderAnswerSerializer,
@@ -30,6 +36,7 @@ from customers.serializers import (
     OrderSerializer,
     StoreSerializer,
     api_error,
+    created_order_answer,
 )
 from customers.services import OrderResult, conflict_message, record_orders
 from fanops.api import EVERYONE, STAFF, AuthTokenThrottle
@@ -177,11 +184,26 @@ class OrderListCreateApi(ScopedListApi):
             raise api_error(result.error)
         if result.conflict is not None:
             return Response(_conflict(result), status=status.HTTP_409_CONFLICT)
+        if result.created:
+            return Response(self.created_answer(order_in, result), status=result.status)
         order = (
             _order_queryset(self.actor).select_related("customer__labels").get(pk=result.order_id)
         )
         context = {"store_scope": store_id_scope(self.actor)}
         return Response(OrderAnswerSerializer(order, context=context).data, status=result.status)
+
+    def created_answer(self, order_in: OrderIn, result: OrderResult) -> dict:
+        """The answer of an order just written, built from what was written (no read back)."""
+        scope = store_id_scope(self.actor)
+        owned = scope in (None, result.customer_store_id)
+        return created_order_answer(
+            order_id=result.order_id,
+            order_in=order_in,
+            store_code=order_in.store_code or self.actor.store.code,
+            customer_id=result.customer_id if owned else None,
+            channel=Order.Channel.POS,
+            labels=live_labels(result.customer_id) if owned else None,
+        )
 
 
 class OrderBatchApi(ScopedApi):

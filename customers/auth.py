@@ -12,6 +12,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
 from customers.models import PosToken, StaffToken
+from customers.selectors import pos_token_by_hash
 
 LAST_USED_PRECISION = timedelta(minutes=1)
 
@@ -45,10 +46,9 @@ class PosTokenAuthentication(authentication.TokenAuthentication):
     def authenticate_credentials(self, key: str):
         if not key.startswith("pos_"):
             return None  # a staff token: TokenAuthentication further down the list handles it
-        try:
-            token = PosToken.objects.select_related("store").get(key_hash=PosToken.hash_key(key))
-        except PosToken.DoesNotExist:
-            raise exceptions.AuthenticationFailed("Invalid token.") from None
+        token = pos_token_by_hash(PosToken.hash_key(key))
+        if token is None:
+            raise exceptions.AuthenticationFailed("Invalid token.")
         if not token.is_active or not token.store.is_active:
             raise exceptions.AuthenticationFailed("Token revoked.")
         now = timezone.now()

@@ -7,11 +7,14 @@ lookup of another store's object is a 404, never a 403.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from functools import cache
 from typing import TYPE_CHECKING, Union
 
+from django.db import connection, models
 from django.db.models import QuerySet
 
-from customers.models import Customer, CustomerLabels, Order, Staff, Store
+from customers.models import Customer, CustomerLabels, Order, PosToken, Staff, Store
 from customers.phones import mask_phone
 
 if TYPE_CHECKING:
@@ -47,10 +50,10 @@ def owns(actor: Actor, customer: Customer) -> bool:
     return store_id_scope(actor) in (None, customer.store_id)
 
 
-def brand_member(phone: str) -> Customer | None:
-    """The brand's fan with this (normalised) phone, whichever store owns her. Answer a caller
-    who does not `own` her with her `member_card` only."""
-    return Customer.objects.select_related("labels", "prediction").filter(phone=phone).first()
+def brand_member(phone: str, *, related: Sequence[str] = ("labels",)) -> Customer | None:
+    """The brand's fan with this (normalised) phone, whichever store owns her (`related` read
+    along). Answer a caller who does not `own` her with her `member_card` only."""
+    return Customer.objects.select_related(*related).filter(phone=phone).first()
 
 
 def member_card(customer: Customer) -> dict:
@@ -85,3 +88,47 @@ def staff_of(user) -> Staff | None:
     """The active staff profile of a signed-in user, or None (e.g. a superuser without one)."""
     staff = getattr(user, "staff", None) if getattr(user, "is_authenticated", False) else None
     return staff if staff is not None and staff.is_active else None
+
+
+def _select_list(model: type[models.Model], alias: str) -> tuple[list[str], str]:
+    """A model's attnames and the SQL select list of its concrete columns under `alias`."""
+    fields = model._meta.concrete_fields
+    quote = connection.ops.quote_name
+    return [f.attname for f in fields], ", ".join(f"{alias}.{quote(f.column)}" for f in fields)
+
+
+@cache
+def _pos_token_sql() -> tuple[list[str], list[str], str]:
+    token_names, token_columns = _select_list(PosToken, "t")
+    store_names, store_columns = _select_list(Store, "s")
+    sql = (
+        f"SELECT {token_columns}, {store_columns} FROM {PosToken._meta.db_table} t"
+        f" JOIN {Store._meta.db_table} s ON s.id = t.store_id WHERE t.key_hash = %s"
+    )
+    return token_names, store_names, sql
+
+
+def pos_token_by_hash(key_hash: str) -> PosToken | None:
+    """The POS token with this key hash, its store loaded: one precompiled query.
+
+    Every POS request asks this first; the ORM's compilation of the same query cost more than
+    the query itself. Revocation stays immediate (nothing is cached between requests)."""
+    if connection.vendor != "postgresql":  # raw rows there are text (no converters applied)
+        return PosToken.objects.select_related("store").filter(key_hash=key_hash).first()
+    token_names, store_names, sql = _pos_token_sql()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [key_hash])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    token = PosToken.from_db(connection.alias, token_names, row[: len(token_names)])
+    token.store = Store.from_db(connection.alias, store_names, row[len(token_names) :])
+    return token
+
+
+LIVE_LABEL_FIELDS = ("apple", "rfm_segment", "r_stage", "membership", "live_since")
+
+
+def live_labels(customer_id: int) -> dict | None:
+    """A fan's labels as the order answer carries them (`LIVE_LABEL_FIELDS`), or None."""
+    return CustomerLabels.objects.filter(customer_id=customer_id).values(*LIVE_LABEL_FIELDS).first()

@@ -13,6 +13,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from customers.models import Order, Store
+from customers.schemas import OrderIn
 
 
 def api_error(
@@ -101,6 +102,61 @@ class OrderAnswerSerializer(OrderSerializer):
             return FanLabelsSerializer(order.customer.labels).data
         except ObjectDoesNotExist:
             return None
+
+
+_MONEY = serializers.DecimalField(max_digits=12, decimal_places=2)
+_INSTANT = serializers.DateTimeField()
+
+
+def fan_labels_answer(labels: dict | None) -> dict | None:
+    """`FanLabelsSerializer`'s answer from a `live_labels` row (None without one)."""
+    if labels is None:
+        return None
+    live_since = labels["live_since"]
+    return {
+        **labels,
+        "live_since": None if live_since is None else _INSTANT.to_representation(live_since),
+    }
+
+
+def created_order_answer(
+    *,
+    order_id: int,
+    order_in: OrderIn,
+    store_code: str,
+    customer_id: int | None,
+    channel: str,
+    labels: dict | None,
+) -> dict:
+    """`OrderAnswerSerializer`'s answer for an order just written, from what was written: the
+    same keys and formats (the DRF fields format money and instants), with no read back and no
+    serializer to bind per request. `customer_id` is None when the caller does not own the fan
+    (her labels are then not answered either)."""
+    return {
+        "id": order_id,
+        "external_id": order_in.external_id,
+        "store": store_code,
+        "customer": customer_id,
+        "guide": order_in.guide or None,
+        "kind": order_in.kind,
+        "refund_of": order_in.refund_of or None,
+        "amount": _MONEY.to_representation(order_in.amount),
+        "paid_at": _INSTANT.to_representation(order_in.paid_at),
+        "payment_method": order_in.payment_method,
+        "channel": channel,
+        "items": [
+            {
+                "sku": item.sku,
+                "name": item.name,
+                "category": item.category,
+                "quantity": item.quantity,
+                "unit_price": _MONEY.to_representation(item.unit_price),
+                "is_new_arrival": item.is_new_arrival,
+            }
+            for item in order_in.items
+        ],
+        "labels": None if customer_id is None else fan_labels_answer(labels),
+    }
 
 
 class OrderBatchResultSerializer(serializers.Serializer):

@@ -208,21 +208,33 @@ def apple_between_relabels(
     return Apple.GREEN
 
 
-def _settle_labels(*, written: Iterable[int], new: Iterable[int] = (), leaders: Iterable[int] = ()):
+def _settle_labels(
+    *,
+    written: Iterable[int],
+    new: Iterable[int] = (),
+    leaders: Iterable[int] = (),
+    new_leaders: Iterable[int] | None = None,
+):
     """After fans were written: fact labels of every `written` fan (set-based), a labels row for
-    each `new` one, and the apple of the new ones and of those whose leader mark changed."""
+    each `new` one, and the apple of the new ones and of those whose leader mark changed.
+
+    `new_leaders`: which of the `new` fans are opinion leaders, when the caller knows it (and no
+    mark changed): a fan inserted a moment ago has no labels row, so nothing needs reading."""
     written, new = list(written), set(new)
     recompute = new | set(leaders)
     if recompute:
-        rows = {
-            labels.customer_id: labels
-            for labels in CustomerLabels.objects.filter(customer_id__in=recompute)
-        }
-        leader_ids = set(
-            Customer.objects.filter(pk__in=recompute, is_opinion_leader=True).values_list(
-                "pk", flat=True
+        if new_leaders is not None and not leaders:
+            rows, leader_ids = {}, set(new_leaders)
+        else:
+            rows = {
+                labels.customer_id: labels
+                for labels in CustomerLabels.objects.filter(customer_id__in=recompute)
+            }
+            leader_ids = set(
+                Customer.objects.filter(pk__in=recompute, is_opinion_leader=True).values_list(
+                    "pk", flat=True
+                )
             )
-        )
         create, change = [], []
         for customer_id in recompute:
             labels = rows.get(customer_id)
@@ -587,6 +599,8 @@ class OrderResult:
     error: ValidationError | None = None
     conflict: Order | None = None  # the order already using the external id
     registered: bool = False  # this order's phone became a new fan
+    customer_id: int | None = None  # the fan of a written order
+    customer_store_id: int | None = None  # her home store (another store's for a brand member)
 
     @property
     def status(self) -> int:
@@ -707,9 +721,10 @@ def _check_refunds(rows: Sequence[_Row]) -> list[_Row]:
     return ok
 
 
-def _register_phones(rows: Sequence[_Row], known: dict[str, int]) -> None:
+def _register_phones(rows: Sequence[_Row], known: dict[str, int], homes: dict[int, int]) -> None:
     """A phone that is not a fan's registers her at the order's store (guide and name of the
-    first order naming her). `known` (phone → fan id) gains the new fans."""
+    first order naming her). `known` (phone → fan id) and `homes` (fan id → store id) gain the
+    new fans."""
     new: dict[str, _NewFan] = {}
     for row in rows:
         phone = row.order.phone
@@ -722,10 +737,14 @@ def _register_phones(rows: Sequence[_Row], known: dict[str, int]) -> None:
         logger.info("registered %s fans from their orders", len(created))
     known.update(created)
     known.update((phone, customer.pk) for phone, customer in lost.items())
+    homes.update((customer.pk, customer.store_id) for customer in lost.values())
+    homes.update((created[phone], fan.store_id) for phone, fan in new.items() if phone in created)
     for row in rows:
         if row.result.registered and row.order.phone not in created:
             row.result.registered = False
-    _settle_labels(written=created.values(), new=created.values())
+    # A fan registered by her order has a phone and a name only: no opinion-leader mark, and
+    # her fact labels (no birthday, city or coordinates) are the blank defaults.
+    _settle_labels(written=(), new=created.values(), new_leaders=())
 
 
 def _insert_orders(rows: Sequence[_Row], channel: str) -> None:
@@ -775,13 +794,13 @@ def _write_orders(rows: Sequence[_Row], channel: str) -> None:
     external id (IntegrityError) is answered as a replay or a conflict."""
     try:
         with transaction.atomic():  # savepoint: a concurrent duplicate meets the unique key
-            known = dict(
-                Customer.objects.filter(phone__in={r.order.phone for r in rows}).values_list(
-                    "phone", "pk"
-                )
-            )
+            known, homes = {}, {}
+            for phone, pk, store_id in Customer.objects.filter(
+                phone__in={r.order.phone for r in rows}
+            ).values_list("phone", "pk", "store_id"):
+                known[phone], homes[pk] = pk, store_id
             sales = [r for r in rows if r.order.kind == Order.Kind.SALE]
-            _register_phones(sales, known)
+            _register_phones(sales, known, homes)
             for row in sales:
                 row.customer_id = known[row.order.phone]
             _insert_orders(sales, channel)
@@ -789,10 +808,14 @@ def _write_orders(rows: Sequence[_Row], channel: str) -> None:
             for row in refunds:
                 row.customer_id = known.get(row.order.phone)
             refunds = _check_refunds(refunds)
-            _register_phones([r for r in refunds if r.customer_id is None], known)
+            _register_phones([r for r in refunds if r.customer_id is None], known, homes)
             for row in refunds:
                 row.customer_id = known[row.order.phone]
             _insert_orders(refunds, channel)
+            for row in rows:
+                if row.result.created:
+                    row.result.customer_id = row.customer_id
+                    row.result.customer_store_id = homes[row.customer_id]
     except IntegrityError:
         for row in rows:
             row.result = OrderResult()

@@ -42,8 +42,15 @@ class SegmentationConfig(AppConfig):
     verbose_name = _("segmentation")
 
     def ready(self) -> None:
+        from django.db.models.signals import post_delete, post_save
+
         from customers.signals import orders_recorded
-        from segmentation.live import relabel_fans_of_orders
+        from segmentation.live import forget_last_run, relabel_fans_of_orders
+        from segmentation.models import RelabelRun
 
         connection_created.connect(_register_sqlite_functions)
         orders_recorded.connect(relabel_fans_of_orders, dispatch_uid="segmentation.live")
+        # A run saved in this process (a test, a shell) may reuse a rolled-back id: the live
+        # relabel's per-process copy of the last run must not outlive it.
+        for signal in (post_save, post_delete):
+            signal.connect(forget_last_run, sender=RelabelRun, dispatch_uid="segmentation.live")

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from customers.models import CustomerLabels
 from segmentation import rules, selectors
-from segmentation.models import LabelChange
+from segmentation.models import LabelChange, RelabelRun
 from segmentation.switch import CHANGE_GROUPS
 
 # The row's values the nightly run computes (rules.OUTPUT_COLUMNS, monetary in the row's unit),
@@ -31,6 +31,30 @@ WRITTEN = [
     for column in rules.OUTPUT_COLUMNS
     if column not in ("customer_id", "recency_days")
 ] + ["is_opinion_leader", "labels_key", "live_since"]
+
+
+GROUPS = [str(group) for group in CHANGE_GROUPS]
+
+# The last succeeded run this process read (id, run, thresholds): every sale needs its
+# thresholds, and the run's id, read with the locked rows, says when a new night replaced it.
+_last_run: tuple[int, RelabelRun, rules.Thresholds] | None = None
+
+
+def _run_of(run_id: int | None) -> tuple[RelabelRun | None, rules.Thresholds | None]:
+    """The run `run_id` and its thresholds, read once per process and run (None: no run yet)."""
+    global _last_run
+    if run_id is None:
+        return None, None
+    if _last_run is None or _last_run[0] != run_id:
+        run = RelabelRun.objects.get(pk=run_id)
+        _last_run = (run_id, run, rules.Thresholds.from_json(run.thresholds))
+    return _last_run[1], _last_run[2]
+
+
+def forget_last_run(sender, **kwargs) -> None:
+    """A RelabelRun was saved or deleted here: read the last run again on the next sale."""
+    global _last_run
+    _last_run = None
 
 
 def _day(instant: datetime | None) -> float:
@@ -51,19 +75,14 @@ def relabel_fans(*, customer_ids: Iterable[int], now: datetime) -> int:
     Five queries for one fan or a batch: the run, the locked rows, the aggregates, two writes.
     """
     ids = sorted({int(i) for i in customer_ids})
-    run = selectors.last_run()
-    thresholds = rules.Thresholds.from_json(run.thresholds) if run else None
-    if not ids or thresholds is None:
+    if not ids:
+        return 0
+    old, run_id = selectors.lock_labels_rows(ids, groups=GROUPS)
+    run, thresholds = _run_of(run_id)
+    if thresholds is None:
         return 0
     as_of = max(timezone.localdate(now), run.as_of)
-    old = {
-        row.customer_id: row
-        for row in CustomerLabels.objects.select_for_update()
-        .filter(customer_id__in=ids)
-        .order_by("customer_id")
-        .only("customer_id", *CHANGE_GROUPS)
-    }
-    fans = list(selectors.live_aggregates(customer_ids=ids, as_of=as_of))
+    fans = selectors.live_aggregates(customer_ids=ids, as_of=as_of)
     window_start = rules.day_number(as_of) - (rules.WINDOW_DAYS - 1)
     last_day = np.array([_day(f["last_sale_at"]) for f in fans], dtype="float64")
     codes = rules.label_codes(
@@ -105,11 +124,11 @@ def relabel_fans(*, customer_ids: Iterable[int], now: datetime) -> int:
                 run=run,
                 customer_id=fan["pk"],
                 group=group,
-                from_code=getattr(before, group),
+                from_code=before[group],
                 to_code=getattr(row, group),
             )
-            for group in CHANGE_GROUPS
-            if before is not None and getattr(before, group) != getattr(row, group)
+            for group in GROUPS
+            if before is not None and before[group] != getattr(row, group)
         ]
     CustomerLabels.objects.bulk_create(
         rows, update_conflicts=True, unique_fields=["customer"], update_fields=WRITTEN

@@ -57,14 +57,25 @@ def fan_error(exc: DjangoValidationError) -> exceptions.ValidationError:
     return api_error(exc, lambda key: "birthday" if key in BIRTHDAY_FIELDS else key)
 
 
+DETAIL_RELATED = (
+    "labels",
+    "store__labelling",
+    "guide",
+    "referrer",
+    "prediction",
+)  # what the answer reads
+
+
 def _customer_queryset(actor):
-    return customers_visible_to(actor).select_related(
-        "labels", "store__labelling", "guide", "referrer", "prediction"
-    )
+    return customers_visible_to(actor).select_related(*DETAIL_RELATED)
 
 
 def _answer(actor, customer: Customer) -> dict:
-    context = {"today": timezone.localdate(), "store_scope": store_id_scope(actor)}
+    context = {
+        "today": timezone.localdate(),
+        "store_scope": store_id_scope(actor),
+        "tags": tags_by_customer([customer.pk], loaded=[customer]),
+    }
     return CustomerDetailSerializer(customer, context=context).data
 
 
@@ -168,14 +179,14 @@ class CustomerLookupApi(ScopedApi):
             phone = validate_input(CustomerLookupSerializer(), request.data)["phone"]
         except DjangoValidationError as exc:
             raise api_error(exc) from None
-        customer = _customer_queryset(self.actor).filter(phone=phone).first()
-        if customer is not None:
+        # One read whoever owns her: the caller's own fan, a member of another store, or none.
+        customer = brand_member(phone, related=DETAIL_RELATED)
+        if customer is not None and owns(self.actor, customer):
             return Response({**_answer(self.actor, customer), "member_card": member_card(customer)})
-        member = brand_member(phone) if isinstance(self.actor, PosDevice) else None
-        if member is None:
+        if customer is None or not isinstance(self.actor, PosDevice):
             logger.info("lookup miss for %s", mask_phone(phone))
             raise exceptions.NotFound(_("No fan with this phone."))
-        return Response({"member_card": member_card(member)})
+        return Response({"member_card": member_card(customer)})
 
 
 class CustomerDetailApi(ScopedApi):
