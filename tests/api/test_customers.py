@@ -4,7 +4,7 @@ from datetime import date
 
 import pytest
 
-from customers.models import Customer, CustomerLabels
+from customers.models import Customer, CustomerLabels, CustomerPrediction
 from segmentation.models import StoreLabelling
 from tagging.models import CustomerTag, Tag
 from tests.factories import make_customer, make_staff
@@ -273,7 +273,7 @@ DETAIL_FIELDS = {
     "longitude", "referrer", "member_since", "is_opinion_leader", "do_not_contact", "apple", "rfm_segment",
     "r_stage", "membership", "rhythm", "zodiac", "birthday_month", "distance", "tags", "remark_names",
     "metrics", "labels_as_of", "body_shape", "height_cm", "skin_tone", "consumption_notes", "weight_kg",
-    "top_size", "bottom_size", "shoe_size", "favourite_colours", "notes",
+    "top_size", "bottom_size", "shoe_size", "favourite_colours", "notes", "prediction",
 }  # fmt: skip
 
 
@@ -359,3 +359,34 @@ def test_reassigning_to_a_guide_of_the_store_by_work_number(manager_api, store):
     fan = make_customer(store=store)
     response = manager_api.patch(f"{LIST}{fan.pk}/", {"guide": other.work_number}, format="json")
     assert response.status_code == 200 and response.json()["guide"] == other.work_number
+
+
+def test_the_detail_carries_her_prediction_and_none_before_a_fit(pos, store):
+    fan, other = make_customer(store=store), make_customer(store=store)
+    CustomerPrediction.objects.create(
+        customer=fan, p_alive=0.8125, expected_purchases_90d=1.5, expected_purchases_365d=4.25,
+        expected_spend="400.00", cycle_days=40, next_purchase_on=date(2026, 2, 10),
+        clv_12m="1700.00", forecast="due_soon", model_as_of=date(2026, 1, 31),
+    )  # fmt: skip
+    body = pos.get(f"{LIST}{fan.pk}/").json()
+    assert body["prediction"] == {
+        "p_alive": 0.8125, "expected_purchases_90d": 1.5, "expected_purchases_365d": 4.25,
+        "next_purchase_on": "2026-02-10", "clv_12m": "1700.00", "model_as_of": "2026-01-31",
+    }  # fmt: skip
+    assert "forecast:due_soon" in body["tags"]
+    assert pos.get(f"{LIST}{other.pk}/").json()["prediction"] is None
+
+
+def test_the_list_filters_by_forecast_and_sorts_by_value_without_a_forecast_last(pos, store):
+    low, none, high = (make_customer(store=store) for _ in range(3))
+    for fan, value, code in ((low, "100.00", "at_risk"), (high, "900.00", "due_soon")):
+        CustomerPrediction.objects.create(
+            customer=fan, p_alive=0.5, expected_purchases_90d=1, expected_purchases_365d=2,
+            expected_spend="50.00", clv_12m=value, forecast=code, model_as_of=date(2026, 1, 31),
+        )  # fmt: skip
+    ids = [r["id"] for r in pos.get(LIST, {"ordering": "-clv_12m"}).json()["results"]]
+    assert ids == [high.pk, low.pk, none.pk]
+    ids = [r["id"] for r in pos.get(LIST, {"ordering": "clv_12m"}).json()["results"]]
+    assert ids == [low.pk, high.pk, none.pk]
+    assert [r["id"] for r in pos.get(LIST, {"forecast": "at_risk"}).json()["results"]] == [low.pk]
+    assert pos.get(LIST, {"ordering": "phone"}).status_code == 400
