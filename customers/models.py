@@ -495,8 +495,14 @@ class CustomerPrediction(models.Model):
     little each day); a night whose fit fails keeps these rows. Fans without a sale have none.
     """
 
+    # No database constraint: the job replaces every row at once (a checked key per row would
+    # cost seconds at commit); it writes only fans with sales, and Django still cascades deletes.
     customer = models.OneToOneField(
-        Customer, on_delete=models.CASCADE, primary_key=True, related_name="prediction"
+        Customer,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="prediction",
+        db_constraint=False,
     )
     p_alive = models.FloatField(_("probability still a customer"))
     expected_purchases_90d = models.FloatField(_("expected purchases, next 90 days"))

@@ -34,6 +34,7 @@ from segmentation.selectors import cutoffs
 HORIZONS = (90, 365)  # days: the expected purchases stored per fan
 DAY_KEY = 1 << 40  # day × DAY_KEY + cents: MIN() of it is the first day with its sales
 EPOCH = date(1970, 1, 1)
+MAX_FORECAST = 10**9  # yuan or purchases: above it a forecast is a degenerate fit's (and overflows)
 
 SUMMARY = PurchaseSummary._meta.db_table
 ORDERS = Order._meta.db_table
@@ -376,9 +377,10 @@ def predict(*, run: RelabelRun, since: RelabelRun | None, timer) -> dict:
     del summary
     numbers = predictions[["p_alive", "expected_purchases_90d", "expected_purchases_365d",
                            "expected_spend", "clv_12m"]].to_numpy()  # fmt: skip
-    if not np.isfinite(numbers).all():  # a degenerate maximum (few buyers, a ≤ 1, q ≤ 1)
-        bad = int((~np.isfinite(numbers)).any(axis=1).sum())
-        record["error"] = f"the fitted models give no finite forecast for {bad} buyers"
+    # A degenerate maximum (few buyers: a ≤ 1, q near 1) gives infinite or absurd values.
+    bad = int((~np.isfinite(numbers) | (np.abs(numbers) >= MAX_FORECAST)).any(axis=1).sum())
+    if bad:
+        record["error"] = f"the fitted models give no usable forecast for {bad} buyers"
         return record
     record["models"] = models.as_json()
     with timer.phase("predictions"):

@@ -80,7 +80,9 @@ def seed_migrated_rows() -> None:
 
     for module in (
         "tagging.migrations.0002_seed_taxonomy",
+        "tagging.migrations.0004_forecast_group",
         "campaigns.migrations.0002_seed_playbooks",
         "followups.migrations.0002_seed_rules",
+        "followups.migrations.0005_due_soon",
     ):
         importlib.import_module(module).seed(apps, None)

@@ -14,7 +14,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='CustomerPrediction',
             fields=[
-                ('customer', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='prediction', serialize=False, to='customers.customer')),
+                ('customer', models.OneToOneField(db_constraint=False, on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='prediction', serialize=False, to='customers.customer')),
                 ('p_alive', models.FloatField(verbose_name='probability still a customer')),
                 ('expected_purchases_90d', models.FloatField(verbose_name='expected purchases, next 90 days')),
                 ('expected_purchases_365d', models.FloatField(verbose_name='expected purchases, next 365 days')),

@@ -18,6 +18,7 @@ def test_fresh_database_has_every_group_of_spec_section_2(db):
         "r_stage": ("computed", False),
         "membership": ("computed", False),
         "rhythm": ("computed", False),
+        "forecast": ("computed", False),  # SPEC §8, issue 14
         "zodiac": ("computed", False),
         "birthday_month": ("computed", False),
         "distance": ("computed", False),
@@ -39,6 +40,7 @@ def test_fresh_database_has_every_tag_of_spec_section_2(db):
     assert codes("r_stage") == {"active", "sleeping", "pre_churn", "churned"}
     assert codes("membership") == {"supreme_vip", "vip", "senior", "regular"}
     assert codes("rhythm") == {"monthly", "quarterly", "half_yearly", "yearly", "single"}
+    assert codes("forecast") == {"due_soon", "at_risk"}
     assert len(codes("zodiac")) == 12
     assert codes("birthday_month") == {f"m{m:02d}" for m in range(1, 13)}
     assert codes("distance") == {"within_3km", "beyond_3km", "same_city", "out_of_town"}
