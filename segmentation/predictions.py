@@ -28,10 +28,43 @@ class FitError(Exception):
 
 
 def _distinct(*columns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
-    """The distinct rows of `columns` and how often each occurs."""
-    stacked = np.column_stack([np.asarray(c, dtype="float64") for c in columns])
+    """The distinct rows of `columns` and how often each occurs. Whole days (the night's x,
+    t_x, T) are packed into one integer key first: a 1-D sort instead of a row sort (0.05 s
+    instead of 0.9 s for 630,000 buyers)."""
+    columns = [np.asarray(c, dtype="float64") for c in columns]
+    bits = 63 // len(columns)
+    if all(np.array_equal(c, np.floor(c)) and (c.min() >= 0) and (c.max() < 1 << bits)
+           for c in columns if len(c)):  # fmt: skip
+        key = np.zeros(len(columns[0]), dtype="int64")
+        for column in columns:
+            key = (key << bits) | column.astype("int64")
+        keys, counts = np.unique(key, return_counts=True)
+        mask = (1 << bits) - 1
+        shifts = [bits * (len(columns) - 1 - i) for i in range(len(columns))]
+        return [((keys >> shift) & mask).astype("float64") for shift in shifts], counts.astype(
+            "float64"
+        )
+    stacked = np.column_stack(columns)
     rows, counts = np.unique(stacked, axis=0, return_counts=True)
     return [rows[:, i] for i in range(rows.shape[1])], counts.astype("float64")
+
+
+@dataclass(frozen=True)
+class _Factored:
+    """A column as its distinct values and each row's index into them: a function of the
+    column alone is computed once per distinct value (days repeat: ~700 distinct T over
+    400,000 rows), then gathered."""
+
+    values: np.ndarray
+    index: np.ndarray
+
+    @classmethod
+    def of(cls, column: np.ndarray) -> _Factored:
+        values, index = np.unique(column, return_inverse=True)
+        return cls(values, index)
+
+    def map(self, function) -> np.ndarray:
+        return function(self.values)[self.index]
 
 
 def _fit(negative_ll, start: np.ndarray) -> np.ndarray:
@@ -100,13 +133,32 @@ class BgNbd:
         return (self.r + np.asarray(x, dtype="float64")) / (self.alpha + np.asarray(T))
 
 
+def _bgnbd_log_likelihood(model: BgNbd, x: _Factored, t_x: _Factored, T: _Factored) -> np.ndarray:
+    """`BgNbd.log_likelihood` with every transcendental function evaluated once per distinct
+    x, t_x or T (the fit's inner loop; tests check it equals the plain one)."""
+    r, alpha, a, b = model.r, model.alpha, model.a, model.b
+    xs = x.values[x.index]
+    common = x.map(lambda v: gammaln(r + v) + betaln(a, b + v))
+    common += r * np.log(alpha) - gammaln(r) - betaln(a, b)
+    alive = -(r + xs) * T.map(lambda v: np.log(alpha + v))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dropped = (
+            np.log(a)
+            - x.map(lambda v: np.log(b + v - 1))
+            - (r + xs) * t_x.map(lambda v: np.log(alpha + v))
+        )
+    dropped = np.where(xs > 0, dropped, -np.inf)
+    return common + np.logaddexp(alive, dropped)
+
+
 def fit_bgnbd(x, t_x, T, *, start=(1.0, 1.0, 1.0, 1.0)) -> BgNbd:
     """Maximum-likelihood BG/NBD over the customers' (x, t_x, T)."""
     (xs, txs, Ts), weights = _distinct(x, t_x, T)
+    factored = [_Factored.of(column) for column in (xs, txs, Ts)]
 
     def negative_ll(log_params: np.ndarray) -> float:
         model = BgNbd(*np.exp(log_params))
-        return -float(np.dot(weights, model.log_likelihood(xs, txs, Ts))) / weights.sum()
+        return -float(np.dot(weights, _bgnbd_log_likelihood(model, *factored))) / weights.sum()
 
     return BgNbd(*(float(v) for v in _fit(negative_ll, np.array(start, dtype="float64"))))
 
@@ -146,15 +198,31 @@ class GammaGamma:
         return self.p * (self.v + x * np.nan_to_num(m)) / (self.p * x + self.q - 1)
 
 
+def _gamma_gamma_log_likelihood(
+    model: GammaGamma, x: _Factored, m: np.ndarray, log_m: np.ndarray
+) -> np.ndarray:
+    """`GammaGamma.log_likelihood` with the functions of x alone once per distinct x and ln m
+    given (the fit's inner loop; tests check it equals the plain one)."""
+    p, q, v = model.p, model.q, model.v
+    xs = x.values[x.index]
+    of_x = x.map(lambda k: gammaln(p * k + q) - gammaln(p * k) + p * k * np.log(k))
+    return (
+        of_x - gammaln(q) + q * np.log(v) + (p * xs - 1) * log_m - (p * xs + q) * np.log(xs * m + v)
+    )
+
+
 def fit_gamma_gamma(x, m, *, start=(1.0, 1.0, 1.0)) -> GammaGamma:
     """Maximum-likelihood Gamma-Gamma over the repeat buyers (x > 0, m > 0)."""
     x, m = np.asarray(x, dtype="float64"), np.asarray(m, dtype="float64")
     keep = (x > 0) & (m > 0)
-    (xs, ms), weights = _distinct(x[keep], m[keep])
+    # Mean spends are continuous: hardly any row repeats, so no weights; x is factored and
+    # ln m taken once.
+    xs, ms = _Factored.of(x[keep]), m[keep]
+    log_ms = np.log(ms)
 
     def negative_ll(log_params: np.ndarray) -> float:
         model = GammaGamma(*np.exp(log_params))
-        return -float(np.dot(weights, model.log_likelihood(xs, ms))) / weights.sum()
+        return -float(_gamma_gamma_log_likelihood(model, xs, ms, log_ms).mean())
 
     model = GammaGamma(*(float(v) for v in _fit(negative_ll, np.array(start, dtype="float64"))))
     if model.q <= 1:

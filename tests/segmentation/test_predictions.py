@@ -19,6 +19,10 @@ from segmentation.predictions import (
     BgNbd,
     FitError,
     GammaGamma,
+    _bgnbd_log_likelihood,
+    _distinct,
+    _Factored,
+    _gamma_gamma_log_likelihood,
     fit_bgnbd,
     fit_gamma_gamma,
 )
@@ -145,3 +149,38 @@ def test_a_fit_that_does_not_converge_is_an_error(data):
         pytest.raises(FitError, match="ABNORMAL_TERMINATION"),
     ):
         fit_bgnbd(data["x"], data["t_x"], data["T"])
+
+
+def test_the_fits_factored_likelihood_equals_the_plain_one():
+    rng = np.random.default_rng(3)
+    T = rng.integers(1, 700, 2000).astype(float)
+    t_x = np.floor(T * rng.random(2000))
+    x = np.where(t_x > 0, rng.integers(1, 30, 2000), 0).astype(float)
+    model = BgNbd(r=0.24, alpha=4.4, a=0.79, b=2.4)
+    factored = [_Factored.of(column) for column in (x, t_x, T)]
+    np.testing.assert_allclose(
+        _bgnbd_log_likelihood(model, *factored), model.log_likelihood(x, t_x, T), rtol=1e-12
+    )
+
+
+def test_distinct_rows_of_whole_days_and_of_fractions_agree():
+    rng = np.random.default_rng(5)
+    days = [rng.integers(0, 50, 3000).astype(float) for _ in range(3)]
+    packed, packed_counts = _distinct(*days)
+    plain, plain_counts = _distinct(*(d + 0.5 for d in days))  # not whole: the row sort
+    for a, b in zip(packed, plain, strict=True):
+        np.testing.assert_array_equal(a + 0.5, b)
+    np.testing.assert_array_equal(packed_counts, plain_counts)
+    assert packed_counts.sum() == 3000
+
+
+def test_the_spend_fits_factored_likelihood_equals_the_plain_one():
+    rng = np.random.default_rng(4)
+    x = rng.integers(1, 20, 2000).astype(float)
+    m = rng.gamma(2.0, 50.0, 2000)
+    model = GammaGamma(p=6.25, q=3.74, v=15.44)
+    np.testing.assert_allclose(
+        _gamma_gamma_log_likelihood(model, _Factored.of(x), m, np.log(m)),
+        model.log_likelihood(x, m),
+        rtol=1e-12,
+    )
