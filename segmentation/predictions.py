@@ -22,6 +22,8 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import betaln, gammaln, hyp2f1
 
+RESTARTS = 2  # of a fit whose line search stalled
+
 
 class FitError(Exception):
     """The optimiser did not converge (the night keeps yesterday's predictions)."""
@@ -68,7 +70,19 @@ class _Factored:
 
 
 def _fit(negative_ll, start: np.ndarray) -> np.ndarray:
+    """L-BFGS-B on the log parameters. A line search that finds no lower value ("ABNORMAL",
+    on a flat ridge such as Gamma-Gamma's q–γ) is started again from where it stopped; when
+    that gains nothing either, the maximum is reached as far as the numbers go."""
     result = minimize(negative_ll, np.log(start), method="L-BFGS-B")
+    for _ in range(RESTARTS):
+        if result.success or "ABNORMAL" not in str(result.message):
+            break
+        again = minimize(negative_ll, result.x, method="L-BFGS-B")
+        stalled = abs(result.fun - again.fun) <= 1e-10 * max(1.0, abs(result.fun))
+        result = again
+        if stalled:
+            result.success = True
+            break
     if not result.success or not np.all(np.isfinite(result.x)):
         raise FitError(f"maximum likelihood did not converge: {result.message}")
     return np.exp(result.x)

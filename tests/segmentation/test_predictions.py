@@ -143,10 +143,24 @@ def test_holdout_predictions_per_calibration_frequency(data, bgnbd):
 
 
 def test_a_fit_that_does_not_converge_is_an_error(data):
-    failed = mock.Mock(success=False, x=np.zeros(4), message="ABNORMAL_TERMINATION")
+    failed = mock.Mock(success=False, x=np.zeros(4), fun=1.0, message="ITERATIONS REACHED LIMIT")
     with (
         mock.patch("segmentation.predictions.minimize", return_value=failed),
-        pytest.raises(FitError, match="ABNORMAL_TERMINATION"),
+        pytest.raises(FitError, match="ITERATIONS REACHED LIMIT"),
+    ):
+        fit_bgnbd(data["x"], data["t_x"], data["T"])
+
+
+def test_a_stalled_line_search_that_gains_nothing_when_restarted_is_a_maximum(data):
+    def stalled(fun):
+        return mock.Mock(success=False, x=np.zeros(4), fun=fun, message="ABNORMAL: ")
+
+    with mock.patch("segmentation.predictions.minimize", side_effect=[stalled(1.0), stalled(1.0)]):
+        assert fit_bgnbd(data["x"], data["t_x"], data["T"]) == BgNbd(1.0, 1.0, 1.0, 1.0)
+    gaining = [stalled(1.0), stalled(0.9), stalled(0.8)]  # still gaining after two restarts
+    with (
+        mock.patch("segmentation.predictions.minimize", side_effect=gaining),
+        pytest.raises(FitError, match="ABNORMAL"),
     ):
         fit_bgnbd(data["x"], data["t_x"], data["T"])
 
