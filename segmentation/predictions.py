@@ -29,26 +29,30 @@ class FitError(Exception):
     """The optimiser did not converge (the night keeps yesterday's predictions)."""
 
 
-def _distinct(*columns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
-    """The distinct rows of `columns` and how often each occurs. Whole days (the night's x,
-    t_x, T) are packed into one integer key first: a 1-D sort instead of a row sort (0.05 s
+def _unique_rows(*columns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+    """The distinct rows of `columns` and each row's index into them. Whole days (the night's
+    x, t_x, T) are packed into one integer key first: a 1-D sort instead of a row sort (0.05 s
     instead of 0.9 s for 630,000 buyers)."""
     columns = [np.asarray(c, dtype="float64") for c in columns]
     bits = 63 // len(columns)
-    if all(np.array_equal(c, np.floor(c)) and (c.min() >= 0) and (c.max() < 1 << bits)
-           for c in columns if len(c)):  # fmt: skip
+    if len(columns[0]) and all(
+        np.array_equal(c, np.floor(c)) and c.min() >= 0 and c.max() < 1 << bits for c in columns
+    ):
         key = np.zeros(len(columns[0]), dtype="int64")
         for column in columns:
             key = (key << bits) | column.astype("int64")
-        keys, counts = np.unique(key, return_counts=True)
+        keys, inverse = np.unique(key, return_inverse=True)
         mask = (1 << bits) - 1
         shifts = [bits * (len(columns) - 1 - i) for i in range(len(columns))]
-        return [((keys >> shift) & mask).astype("float64") for shift in shifts], counts.astype(
-            "float64"
-        )
-    stacked = np.column_stack(columns)
-    rows, counts = np.unique(stacked, axis=0, return_counts=True)
-    return [rows[:, i] for i in range(rows.shape[1])], counts.astype("float64")
+        return [((keys >> shift) & mask).astype("float64") for shift in shifts], inverse
+    rows, inverse = np.unique(np.column_stack(columns), axis=0, return_inverse=True)
+    return [rows[:, i] for i in range(rows.shape[1])], inverse.reshape(-1)
+
+
+def _distinct(*columns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+    """The distinct rows of `columns` and how often each occurs."""
+    rows, inverse = _unique_rows(*columns)
+    return rows, np.bincount(inverse, minlength=len(rows[0])).astype("float64")
 
 
 @dataclass(frozen=True)
@@ -136,10 +140,11 @@ class BgNbd:
     def expected_purchases(self, t: float, x, t_x, T) -> np.ndarray:
         """E[purchases in (T, T + t] | x, t_x, T] (FHL 2005, eq. 10)."""
         r, alpha, a, b = self.r, self.alpha, self.a, self.b
-        x, T = np.asarray(x, dtype="float64"), np.asarray(T, dtype="float64")
-        hyp = hyp2f1(r + x, b + x, a + b + x - 1, t / (alpha + T + t))
-        shrink = np.exp((r + x) * (np.log(alpha + T) - np.log(alpha + T + t)))
-        numerator = (a + b + x - 1) / (a - 1) * (1 - hyp * shrink)
+        # The numerator depends on (x, T) alone: computed once per distinct pair.
+        (xs, Ts), inverse = _unique_rows(x, T)
+        hyp = hyp2f1(r + xs, b + xs, a + b + xs - 1, t / (alpha + Ts + t))
+        shrink = np.exp((r + xs) * (np.log(alpha + Ts) - np.log(alpha + Ts + t)))
+        numerator = ((a + b + xs - 1) / (a - 1) * (1 - hyp * shrink))[inverse]
         return numerator / (1.0 + self._odds_dropped(x, t_x, T))
 
     def purchase_rate(self, x, T) -> np.ndarray:
