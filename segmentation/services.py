@@ -294,12 +294,21 @@ def write_labels(
     with ExitStack() as staging:
         with timer.phase("diff"):
             labels["labels_key"] = switch.labels_keys(labels)
-            rows = labels[switch.rows_to_write(labels)]
-        with timer.phase("stage"):
-            staging.enter_context(switch.staged_labels(rows))
+            written = switch.rows_to_write(labels)
+            rows = labels if written.all() else labels[written]
+        swap = switch.swap_applies(labels, rows, store_ids=store_ids)
+        if not swap:
+            with timer.phase("stage"):
+                staging.enter_context(switch.staged_labels(rows))
         with job.job_transaction():  # one transaction: switch, fact labels, run record
-            with timer.phase("switch"):
-                change_counts = switch.switch_labels(run=run, as_of=as_of, store_ids=store_ids)
+            if swap:  # a first run: a new table, COPY, indexes, swapped in
+                with timer.phase("build"):
+                    switch.build_labels_table(rows)
+                with timer.phase("switch"):
+                    change_counts = switch.swap_labels(run=run, as_of=as_of)
+            else:
+                with timer.phase("switch"):
+                    change_counts = switch.switch_labels(run=run, as_of=as_of, store_ids=store_ids)
             with timer.phase("facts"):
                 run.error = _refresh_fact_labels(store_ids=store_ids)
             run.status = RelabelRun.Status.SUCCEEDED
