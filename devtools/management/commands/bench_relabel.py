@@ -30,9 +30,9 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, connections, transaction
 
+from customers.models import CustomerLabels
 from devtools.demo import generate_demo_brand
 from followups.receivers import generation_paused
-from customers.models import CustomerLabels
 from segmentation.models import LabelChange, RelabelRun, StoreLabelling
 from segmentation.selectors import cutoffs, local_day_start
 from segmentation.services import PG_JOB_SETTINGS, relabel
@@ -151,7 +151,9 @@ class Command(BaseCommand):
             self.stdout.flush()
             env = {**os.environ, "DATABASE_URL": self._bench_url(), "DEBUG": "1"}
             floor = 0.0
-            steps = ("floor", "first") if options["first_run"] else ("floor", "first", "second", "full")
+            steps = (
+                ("floor", "first") if options["first_run"] else ("floor", "first", "second", "full")
+            )
             for step in steps:
                 command = [sys.executable, sys.argv[0], "bench_relabel", "--measure", step]
                 command += ["--today", options["today"].isoformat(), "--floor", str(floor)]
