@@ -15,6 +15,7 @@ from datetime import date
 
 import numpy as np
 import pandas as pd
+from django.conf import settings
 from django.db import connection
 
 from customers.models import Customer, CustomerLabels, Store
@@ -198,15 +199,15 @@ def label_counts(labels: pd.DataFrame) -> dict[str, dict[str, int]]:
 # --- a first run: the labels table built anew and swapped in ------------------------------------
 
 SWAP_TABLE = "segmentation_relabel_swap"
-# Below this many rows the INSERT into the live table costs little; above it a new table loaded
-# by COPY, indexed once and swapped in is several times cheaper (README, issue 16).
-SWAP_MIN_ROWS = 100_000
-# The labels row's columns a run writes, in the live table's order (live_since stays NULL).
+# The labels row's columns a run writes (live_since stays NULL) and their binary COPY kinds.
 SWAP_COLUMNS = [
-    "customer_id", "frequency", "monetary", "lifetime_sales", "first_sale", "last_sale",
-    "apple", "rfm_segment", "r_stage", "membership", "rhythm", "remark_store_account",
-    "remark_personal_account", "remark_key", "labels_key", "window_first_sale",
-    "window_refund_cents", "window_sales_cents", "is_opinion_leader",
+    ("customer_id", "int8"), ("frequency", "int4"), ("monetary", "cents"),
+    ("lifetime_sales", "int4"), ("first_sale", "date"), ("last_sale", "date"),
+    ("window_first_sale", "date"), ("window_sales_cents", "int8"),
+    ("window_refund_cents", "int8"), ("apple", "text"), ("rfm_segment", "text"),
+    ("r_stage", "text"), ("membership", "text"), ("rhythm", "text"),
+    ("is_opinion_leader", "bool"), ("remark_key", "int8"), ("labels_key", "int8"),
+    ("remark_store_account", "text"), ("remark_personal_account", "text"),
 ]  # fmt: skip
 _INDEX_DEF = re.compile(r"^CREATE (UNIQUE )?INDEX \S+ ON (ONLY )?\S+ (USING .*)$")
 _STATISTICS_DEF = re.compile(r"^CREATE STATISTICS \S+ (.*) FROM \S+$")
@@ -215,10 +216,11 @@ _STATISTICS_DEF = re.compile(r"^CREATE STATISTICS \S+ (.*) FROM \S+$")
 def swap_applies(labels: pd.DataFrame, rows: pd.DataFrame, *, store_ids: list[int] | None) -> bool:
     """Whether the switch builds a new labels table instead: a brand-wide first run on
     PostgreSQL (every fan staged, none with a row when the fans were read, all remark names
-    built) of at least SWAP_MIN_ROWS fans, with a live table nothing else depends on."""
+    built) of at least `RELABEL_SWAP_MIN_ROWS` fans (below it the INSERT into the live table
+    costs little), with a live table nothing else depends on."""
     if connection.vendor != "postgresql" or store_ids is not None:
         return False
-    if len(rows) < max(SWAP_MIN_ROWS, 1) or len(rows) != len(labels):
+    if len(rows) < max(settings.RELABEL_SWAP_MIN_ROWS, 1) or len(rows) != len(labels):
         return False
     if (rows["has_labels"].to_numpy() != 0).any() or not rows["remarks_recomputed"].all():
         return False
@@ -285,14 +287,6 @@ def build_labels_table(rows: pd.DataFrame) -> None:
     instead of 1M index insertions and deferred foreign-key checks. The caller holds the
     transaction: a failure (or kill -9) drops the table with it; nobody else sees it."""
     live = CustomerLabels._meta.db_table
-    frame = pd.DataFrame(
-        {
-            **{name: rows[name].array for name in SWAP_COLUMNS if name != "monetary"},
-            # Exact: cents / 100 prints as its two-decimal value below 2**53 cents.
-            "monetary": rows["monetary_cents"].to_numpy() / 100,
-        },
-        copy=False,
-    )
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")  # each index sorted in memory
         schema = _schema_of(cursor, live)
@@ -302,17 +296,11 @@ def build_labels_table(rows: pd.DataFrame) -> None:
             f"CREATE TABLE {SWAP_TABLE} (LIKE {live} INCLUDING DEFAULTS INCLUDING STORAGE"
             f" INCLUDING COMPRESSION){options}"
         )
-        texts = [
-            c for c in SWAP_COLUMNS if c.startswith(("remark_s", "remark_p")) or c in COUNTED_GROUPS
-        ]
-        bulk.copy_frame(
+        bulk.copy_binary(
             cursor,
             SWAP_TABLE,
-            frame,
-            SWAP_COLUMNS,
-            force_not_null=texts,
+            [(name, kind, _swap_values(rows, name, kind)) for name, kind in SWAP_COLUMNS],
             chunk=STAGE_CHUNK,
-            date_format="%Y-%m-%d",
         )
         job.checkpoint("swap_loaded")
         for i, (kind, definition) in enumerate(schema["constraints"].values()):
@@ -322,6 +310,18 @@ def build_labels_table(rows: pd.DataFrame) -> None:
                 )
         for i, (unique, using) in enumerate(schema["indexes"].values()):
             cursor.execute(f"CREATE {unique}INDEX {_swap_name(i, 'i')} ON {SWAP_TABLE} {using}")
+
+
+def _swap_values(rows: pd.DataFrame, name: str, kind: str):
+    """Column `name` of `rows` as `bulk.copy_binary` takes it (monetary: its cents)."""
+    if name == "monetary":
+        return rows["monetary_cents"].to_numpy()
+    values = rows[name].array
+    if kind == "text" and isinstance(values.dtype, pd.CategoricalDtype):
+        return pd.Categorical(values)
+    if kind == "text":
+        return values.to_numpy(dtype=object)
+    return values.to_numpy()
 
 
 def _swap_name(i: int, kind: str = "c") -> str:
