@@ -720,13 +720,21 @@ def _id_list(ids: list[int]):
 REMARK_INPUT_COLUMNS = ["name", "member_since", "guide_name", "guide_abbreviation", "referrer_name"]
 
 
-def remark_inputs(customer_ids: np.ndarray, *, chunk: int = 5_000) -> pd.DataFrame:
+def remark_inputs(
+    customer_ids: np.ndarray, *, chunk: int = 5_000, every: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """Name, member_since, guide name and abbreviation and referrer name of `customer_ids`
     (in that order; '' / NaT where missing): read only for the fans whose remarks are rebuilt,
     `chunk` fans per query — or, for more than 20 chunks (a first run), in one scan of all fans,
-    which is then far cheaper than the lookups."""
-    if len(customer_ids) > 20 * chunk:
-        return _every_remark_input(customer_ids)
+    which is then far cheaper than the lookups (`every`: that scan's frame, read already)."""
+    if every is None and len(customer_ids) > 20 * chunk:
+        every = every_remark_input()
+    if every is not None:  # a fan registered since it was read: '' and NaT
+        found = every.reindex(customer_ids).reset_index(drop=True)
+        texts = ["name", "guide_name", "guide_abbreviation", "referrer_name"]
+        if found[texts].isna().to_numpy().any():
+            found[texts] = found[texts].fillna("")
+        return found
     fans = Customer.objects.values_list(
         "pk", "name", "member_since", "guide__name", "guide__abbreviation", "referrer__name"
     )
@@ -745,10 +753,15 @@ def remark_inputs(customer_ids: np.ndarray, *, chunk: int = 5_000) -> pd.DataFra
     return frame.reset_index(drop=True)
 
 
-def _every_remark_input(customer_ids: np.ndarray) -> pd.DataFrame:
-    """`remark_inputs` of most fans (a first run): one CSV COPY of every fan's name, guide,
-    referrer and member-since day, the guides' and referrers' names looked up in numpy (the
-    ORM's tuples of a three-table join took ~4 s of client CPU at 1M fans)."""
+def labels_rows_exist() -> bool:
+    """Whether any fan has a labels row (none: a first run, every remark name to build)."""
+    return CustomerLabels.objects.exists()
+
+
+def every_remark_input() -> pd.DataFrame:
+    """`remark_inputs` of every fan, indexed by fan id (a first run): one CSV COPY of every
+    fan's name, guide, referrer and member-since day, the guides' and referrers' names looked
+    up in numpy (the ORM's tuples of a three-table join took ~4 s of client CPU at 1M fans)."""
     fans = bulk.read_frame(
         f"""SELECT id, name, COALESCE(guide_id, {MISSING}), COALESCE(referrer_id, {MISSING}),
                    member_since
@@ -772,15 +785,16 @@ def _every_remark_input(customer_ids: np.ndarray) -> pd.DataFrame:
     frame = pd.DataFrame(
         {
             "name": names,
-            "member_since": pd.to_datetime(fans["member_since"].replace("", None)),
+            "member_since": pd.to_datetime(fans["member_since"].replace("", None)).to_numpy(),
             "guide_name": looked_up(guide_ids, np.array([g[1] for g in guides], object), guide_of),
             "guide_abbreviation": looked_up(
                 guide_ids, np.array([g[2] or "" for g in guides], object), guide_of
             ),
             "referrer_name": looked_up(ids, names, fans["referrer_id"].to_numpy()),
-        }
+        },
+        index=ids,
     )
-    return frame.iloc[ids.get_indexer(customer_ids)].reset_index(drop=True)
+    return frame
 
 
 def combine(fans: pd.DataFrame, aggregates: pd.DataFrame) -> pd.DataFrame:

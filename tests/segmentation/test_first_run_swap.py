@@ -4,12 +4,14 @@ names and history as the INSERT path, the migrated schema, and nothing lost to a
 import threading
 from datetime import date, timedelta
 
+import numpy as np
+import pandas as pd
 import pytest
 from django.db import connection, connections
 from django.utils import timezone
 
-from customers.models import CustomerLabels
-from segmentation import job
+from customers.models import Customer, CustomerLabels
+from segmentation import job, selectors
 from segmentation.models import LabelChange, RelabelRun, StoreLabelling
 from segmentation.selectors import labels_checksum
 from segmentation.services import relabel
@@ -39,6 +41,7 @@ def brand(fans: int = 40) -> None:
             referrer=made[i // 2] if i % 3 == 0 and made else None,
             is_opinion_leader=i == 1,
             member_since=date(2024, 3, 1 + i % 20) if i % 4 == 0 else None,
+            city="北京" if i % 4 == 1 else "",
         )
         made.append(fan)
         for j in range(i % 5):
@@ -52,8 +55,12 @@ def brand(fans: int = 40) -> None:
 
 
 def rows() -> list[tuple]:
+    """Every labels row, every column, and every fan's fact labels (refreshed by a first run)."""
     fields = [f.attname for f in CustomerLabels._meta.concrete_fields]
-    return list(CustomerLabels.objects.order_by("customer_id").values_list(*fields))
+    facts = Customer.objects.order_by("pk").values_list(
+        "pk", "zodiac", "birthday_month", "distance"
+    )
+    return [*CustomerLabels.objects.order_by("customer_id").values_list(*fields), *facts]
 
 
 def history() -> list[tuple]:
@@ -65,6 +72,7 @@ def history() -> list[tuple]:
 
 
 def forget_runs() -> None:
+    Customer.objects.update(zodiac="", birthday_month="", distance="")
     CustomerLabels.objects.all().delete()
     LabelChange.objects.all().delete()
     StoreLabelling.objects.all().delete()
@@ -74,6 +82,7 @@ def forget_runs() -> None:
 def two_runs(settings, swap_min_rows: int) -> tuple[list, list, list]:
     """A first run for AS_OF, then (after a sale) the night after: rows after each, history."""
     settings.RELABEL_SWAP_MIN_ROWS = swap_min_rows
+    Customer.objects.update(zodiac="", birthday_month="", distance="")
     first = relabel(as_of=AS_OF)
     assert first.status == RelabelRun.Status.SUCCEEDED, first.error
     assert ("build" in first.timings) == (swap_min_rows == ALWAYS)
@@ -92,7 +101,8 @@ def test_a_first_run_through_the_swap_gives_the_rows_and_history_of_the_insert_p
     forget_runs()
     swapped = two_runs(settings, ALWAYS)
     assert swapped[0] == inserted[0]  # every column, remark names included
-    assert len(swapped[0]) == 40
+    assert len(swapped[0]) == 80
+    assert any(row[-1] == "out_of_town" for row in swapped[0][40:])
     assert swapped[1] == inserted[1]
     assert swapped[2] == inserted[2] and swapped[2]  # the night after moved labels
 
@@ -202,3 +212,11 @@ def test_sigkill_during_the_swap_leaves_the_labels_as_they_were(settings):
     assert run.status == RelabelRun.Status.SUCCEEDED, run.error
     assert "build" in run.timings and CustomerLabels.objects.count() == 12
     assert schema() == schema_before
+
+
+def test_every_fans_remark_inputs_read_at_once_are_the_ones_read_by_id():
+    brand(15)
+    ids = np.array(sorted(Customer.objects.values_list("pk", flat=True))[::-1] + [10**9])
+    by_id = selectors.remark_inputs(ids)
+    at_once = selectors.remark_inputs(ids, every=selectors.every_remark_input())
+    pd.testing.assert_frame_equal(at_once, by_id, check_dtype=False)
