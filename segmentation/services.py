@@ -337,14 +337,12 @@ def _build_with_fact_labels(rows: pd.DataFrame, *, timer: Timer, beside: bool) -
     the swap locks the fans' table (their UPDATE would wait for it). Otherwise one after the
     other, in the run's transaction."""
     if not beside:
-        with timer.phase("build"):
-            switch.build_labels_table(rows)
+        switch.build_labels_table(rows, timer=timer)
         with timer.phase("facts"):
             return _refresh_fact_labels(store_ids=None)
     with ThreadPoolExecutor(max_workers=1) as pool:
         facts = pool.submit(_on_own_connection, partial(_refresh_fact_labels, store_ids=None))
-        with timer.phase("build"):
-            switch.build_labels_table(rows)
+        switch.build_labels_table(rows, timer=timer)
         with timer.phase("facts"):  # what is left of them once the table is built
             error, seconds = facts.result()
     timer.timings["facts (beside)"] = seconds

@@ -21,6 +21,7 @@ from django.db import connection
 from customers.models import Customer, CustomerLabels, Store
 from fanops import bulk
 from segmentation import job, rules
+from segmentation.job import Timer
 from segmentation.models import LabelChange, RelabelRun, StoreLabelling
 
 STAGE_TABLE = "segmentation_relabel_stage"
@@ -281,13 +282,14 @@ def _schema_of(cursor, table: str) -> dict:
             "statistics": statistics}  # fmt: skip
 
 
-def build_labels_table(rows: pd.DataFrame) -> None:
+def build_labels_table(rows: pd.DataFrame, *, timer: Timer | None = None) -> None:
     """Load `rows` (every fan's new labels row) into a new table shaped like the live one,
     then build its indexes: COPY into a table without indexes and one sorted build per index,
     instead of 1M index insertions and deferred foreign-key checks. The caller holds the
     transaction: a failure (or kill -9) drops the table with it; nobody else sees it."""
     live = CustomerLabels._meta.db_table
-    with connection.cursor() as cursor:
+    timer = timer or Timer()
+    with timer.phase("load"), connection.cursor() as cursor:
         cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")  # each index sorted in memory
         schema = _schema_of(cursor, live)
         options = f" WITH ({', '.join(schema['options'])})" if schema["options"] else ""
@@ -302,7 +304,7 @@ def build_labels_table(rows: pd.DataFrame) -> None:
             [(name, kind, _swap_values(rows, name, kind)) for name, kind in SWAP_COLUMNS],
             chunk=STAGE_CHUNK,
         )
-        job.checkpoint("swap_loaded")
+    with timer.phase("indexes"), connection.cursor() as cursor:
         for i, (kind, definition) in enumerate(schema["constraints"].values()):
             if kind in ("p", "u"):  # their indexes, built now; foreign keys once locked
                 cursor.execute(

@@ -85,7 +85,7 @@ def two_runs(settings, swap_min_rows: int) -> tuple[list, list, list]:
     Customer.objects.update(zodiac="", birthday_month="", distance="")
     first = relabel(as_of=AS_OF)
     assert first.status == RelabelRun.Status.SUCCEEDED, first.error
-    assert ("build" in first.timings) == (swap_min_rows == ALWAYS)
+    assert ("load" in first.timings) == (swap_min_rows == ALWAYS)
     after_first = rows()
     fan = CustomerLabels.objects.order_by("customer_id")[5].customer
     order = make_order(customer=fan, amount="4000.00", paid_at=aware_dt(2026, 7, 1))
@@ -162,7 +162,7 @@ def test_after_the_swap_the_labels_table_is_the_migrated_one(settings):
     brand(10)
     settings.RELABEL_SWAP_MIN_ROWS = ALWAYS
     run = relabel(as_of=AS_OF)
-    assert "build" in run.timings
+    assert "load" in run.timings
     assert schema() == migrated
     with connection.cursor() as cursor:  # the planner has statistics for the new table
         cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [LABELS])
@@ -181,7 +181,7 @@ def test_a_row_a_sale_writes_during_the_build_wins_over_the_run(settings, monkey
             connections.close_all()
 
     def checkpoint(phase: str) -> None:
-        if phase == "swap_loaded":  # another connection, as a POS request would
+        if phase == "load":  # another connection, as a POS request would
             writer = threading.Thread(target=write_live_row)
             writer.start()
             writer.join(10)
@@ -210,7 +210,7 @@ def test_sigkill_during_the_swap_leaves_the_labels_as_they_were(settings):
     while run.status == RelabelRun.Status.SKIPPED:
         run = relabel(as_of=AS_OF)
     assert run.status == RelabelRun.Status.SUCCEEDED, run.error
-    assert "build" in run.timings and CustomerLabels.objects.count() == 12
+    assert "load" in run.timings and CustomerLabels.objects.count() == 12
     assert schema() == schema_before
 
 
