@@ -138,9 +138,20 @@ def copy_binary(
     quoted = ", ".join(_quote(name) for name, _, _ in columns)
     sql = f"COPY {_quote(table)} ({quoted}) FROM STDIN WITH (FORMAT binary)"
     raw = getattr(cursor, "cursor", cursor)
-    for start in range(0, count, chunk):
+
+    def stream(start: int) -> io.BytesIO:
         block = [(kind, values[start : start + chunk]) for _, kind, values in columns]
-        raw.copy_expert(sql, io.BytesIO(_binary_rows(block)), size=1 << 20)
+        return io.BytesIO(_binary_rows(block))
+
+    # The next chunk is laid out in a thread while the server ingests this one.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        starts = list(range(0, count, chunk))
+        pending = pool.submit(stream, starts[0]) if starts else None
+        for following in [*starts[1:], None]:
+            buffer = pending.result()
+            if following is not None:
+                pending = pool.submit(stream, following)
+            raw.copy_expert(sql, buffer, size=1 << 20)
     return count
 
 
@@ -170,6 +181,7 @@ def _binary_rows(columns: list[tuple[str, np.ndarray]]) -> bytes:
             pieces.append((data, lengths))
         else:
             raise ValueError(f"unknown binary COPY kind {kind!r}")
+    pieces = _merged(pieces, n)
     lengths = np.stack([piece_lengths for _, piece_lengths in pieces])
     row_lengths = lengths.sum(axis=0)
     row_starts = np.cumsum(row_lengths) - row_lengths + len(BINARY_HEADER)
@@ -178,12 +190,30 @@ def _binary_rows(columns: list[tuple[str, np.ndarray]]) -> bytes:
     out[: len(BINARY_HEADER)] = np.frombuffer(BINARY_HEADER, dtype=np.uint8)
     out[-2:] = np.frombuffer(BINARY_TRAILER, dtype=np.uint8)
     for (data, piece_lengths), starts in zip(pieces, piece_starts, strict=True):
+        width = int(piece_lengths[0]) if n else 0
+        if (piece_lengths == width).all():  # the same length in every row: a 2-D placement
+            out[starts[:, None] + np.arange(width)] = data.reshape(n, width)
+            continue
         total = int(piece_lengths.sum())
         within = np.arange(total) - np.repeat(
             np.cumsum(piece_lengths) - piece_lengths, piece_lengths
         )
         out[np.repeat(starts, piece_lengths) + within] = data[:total]
     return out.tobytes()
+
+
+def _merged(pieces: list, n: int) -> list:
+    """`pieces` with each run of fixed-length pieces joined into one (fewer placements)."""
+    out: list = []
+    for data, lengths in pieces:
+        fixed = n and (lengths == lengths[0]).all()
+        if fixed and out and out[-1][2]:
+            before, before_lengths, _ = out[-1]
+            joined = np.hstack([before.reshape(n, -1), data.reshape(n, -1)]).reshape(-1)
+            out[-1] = (joined, before_lengths + lengths, True)
+        else:
+            out.append((data, lengths, bool(fixed)))
+    return [(data, lengths) for data, lengths, _ in out]
 
 
 def _utf8(values) -> tuple[np.ndarray, np.ndarray]:

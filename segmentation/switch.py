@@ -201,13 +201,13 @@ def label_counts(labels: pd.DataFrame) -> dict[str, dict[str, int]]:
 
 SWAP_TABLE = "segmentation_relabel_swap"
 # The labels row's columns a run writes (live_since stays NULL) and their binary COPY kinds.
-SWAP_COLUMNS = [
+SWAP_COLUMNS = [  # the fixed-width ones first: numpy lays them out as one block per row
     ("customer_id", "int8"), ("frequency", "int4"), ("monetary", "cents"),
-    ("lifetime_sales", "int4"), ("first_sale", "date"), ("last_sale", "date"),
-    ("window_first_sale", "date"), ("window_sales_cents", "int8"),
-    ("window_refund_cents", "int8"), ("apple", "text"), ("rfm_segment", "text"),
+    ("lifetime_sales", "int4"), ("window_sales_cents", "int8"),
+    ("window_refund_cents", "int8"), ("is_opinion_leader", "bool"), ("remark_key", "int8"),
+    ("labels_key", "int8"), ("first_sale", "date"), ("last_sale", "date"),
+    ("window_first_sale", "date"), ("apple", "text"), ("rfm_segment", "text"),
     ("r_stage", "text"), ("membership", "text"), ("rhythm", "text"),
-    ("is_opinion_leader", "bool"), ("remark_key", "int8"), ("labels_key", "int8"),
     ("remark_store_account", "text"), ("remark_personal_account", "text"),
 ]  # fmt: skip
 _INDEX_DEF = re.compile(r"^CREATE (UNIQUE )?INDEX \S+ ON (ONLY )?\S+ (USING .*)$")
