@@ -19,7 +19,10 @@ touched rows moved on), classify (pandas, `rules.classify`), remarks
 (`segmentation.remark_names`: rebuilt where their inputs changed), diff (the fans whose
 `labels_key` changed), stage (COPY of those rows into a temp table), switch
 (`segmentation.switch`, one transaction: LabelChange rows, one UPDATE … FROM, INSERT of missing
-rows, the stores' as_of, fact labels, run record). See docs/scaling.md.
+rows, the stores' as_of, fact labels, run record). A first run on PostgreSQL (no labels row yet,
+the whole brand) stages nothing: load (a binary COPY into a new table), indexes (the fact labels
+refreshed meanwhile on their own connection), switch (the new table swapped in). See
+docs/scaling.md.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 Nightly only the fans whose `labels_key` (a hash of their stored values) moved are staged (a
 COPY into a temporary table) and switched in one transaction: LabelChange rows, one
 UPDATE … FROM, an INSERT of the missing rows and the stores' `StoreLabelling.as_of`.
-See docs/scaling.md.
+A first run (every fan's row new) instead loads a new table by COPY, indexes it and swaps it in
+under the live table's name (`build_labels_table`, `swap_labels`). See docs/scaling.md.
 """
 
 from __future__ import annotations
