@@ -78,7 +78,7 @@ def _guide_hashes(frame: pd.DataFrame) -> np.ndarray:
     return _look_up(keys, hashes, frame["guide_id"].to_numpy())
 
 
-def remark_names(frame: pd.DataFrame, *, every: pd.DataFrame | None = None) -> pd.DataFrame:
+def remark_names(frame: pd.DataFrame) -> pd.DataFrame:
     """Standard WeChat remark names of each row of `frame`: remark_key, remarks_recomputed,
     remark_store_account and remark_personal_account ('' where not recomputed: keep the stored).
 
@@ -109,7 +109,7 @@ def remark_names(frame: pd.DataFrame, *, every: pd.DataFrame | None = None) -> p
     key[read] = hashed.view("int64")
     stale = (frame["has_labels"].to_numpy() == 0) | (frame["old_remark_key"].to_numpy() != key)
     rows = np.flatnonzero(stale)
-    fans = selectors.remark_inputs(frame["customer_id"].to_numpy()[rows], every=every)
+    fans = selectors.remark_inputs(frame["customer_id"].to_numpy()[rows])
     abbreviations = _abbreviations(fans, tagging_remarks.guide_abbreviation)
     first_sales = frame["first_sale"].to_numpy()[rows]
     first_dates = fans["member_since"].to_numpy()

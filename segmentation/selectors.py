@@ -753,11 +753,6 @@ def remark_inputs(
     return frame.reset_index(drop=True)
 
 
-def labels_rows_exist() -> bool:
-    """Whether any fan has a labels row (none: a first run, every remark name to build)."""
-    return CustomerLabels.objects.exists()
-
-
 def every_remark_input() -> pd.DataFrame:
     """`remark_inputs` of every fan, indexed by fan id (a first run): one CSV COPY of every
     fan's name, guide, referrer and member-since day, the guides' and referrers' names looked

@@ -214,11 +214,9 @@ def compute_labels(
     inputs: pd.DataFrame,
     store_ids: list[int] | None,
     timer: Timer,
-    remark_inputs: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Classify every fan of `inputs` (the whole brand), keep `store_ids`' fans, add remark
-    names (from `remark_inputs`, `selectors.every_remark_input`, when read already).
-    `attrs["thresholds"]`: the brand's thresholds, stored with the run."""
+    names. `attrs["thresholds"]`: the brand's thresholds, stored with the run."""
     with timer.phase("classify"):
         columns = pd.DataFrame({c: inputs[c].array for c in rules.INPUT_COLUMNS}, copy=False)
         labels = rules.classify(  # (a column selection would copy 1M rows)
@@ -230,7 +228,7 @@ def compute_labels(
         if store_ids is not None:
             labels = labels[labels["store_id"].isin(store_ids)].reset_index(drop=True)
     with timer.phase("remarks"):
-        remarks = remark_names.remark_names(labels, every=remark_inputs)
+        remarks = remark_names.remark_names(labels)
         labels = _side_by_side(labels, {name: remarks[name].to_numpy() for name in remarks})
     labels.attrs["thresholds"] = thresholds
     return labels
@@ -397,19 +395,10 @@ def _alongside(
     return fans, ((result, *others) if more else result)
 
 
-def _read_inputs(
-    *, aggregates: Callable[[], pd.DataFrame], timer: Timer
-) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """A full run's inputs: every buyer's aggregates from the orders, and every fan; on a first
-    run (no labels row yet: every remark name is built) also every fan's remark inputs, read
-    on a third connection while the orders are aggregated (else ~2 s after it)."""
-    if selectors.labels_rows_exist():
-        fans, buyers = _alongside(aggregates, selectors.fan_rows, timer=timer)
-        return selectors.combine(fans, buyers), None
-    fans, (buyers, remark_inputs) = _alongside(
-        aggregates, selectors.fan_rows, selectors.every_remark_input, timer=timer
-    )
-    return selectors.combine(fans, buyers), remark_inputs
+def _read_inputs(*, aggregates: Callable[[], pd.DataFrame], timer: Timer) -> pd.DataFrame:
+    """A full run's inputs: every buyer's aggregates from the orders, and every fan."""
+    fans, buyers = _alongside(aggregates, selectors.fan_rows, timer=timer)
+    return selectors.combine(fans, buyers)
 
 
 @dataclass(frozen=True)
@@ -509,24 +498,17 @@ def run_pipeline(
     and record the fans that differed in `run.drift` (the run's rows repair them).
     """
     try:
-        remark_inputs = None
         if increment is not None:
             inputs = _read_increment(increment, as_of=as_of, timer=timer)
         else:
-            inputs, remark_inputs = _read_inputs(aggregates=aggregates, timer=timer)
+            inputs = _read_inputs(aggregates=aggregates, timer=timer)
         if drift_since is not None:
             with timer.phase("drift"):
                 run.drift = _drift(
                     inputs, since=drift_since, as_of=as_of, high_water=run.order_high_water
                 )
-        labels = compute_labels(
-            as_of=as_of,
-            inputs=inputs,
-            store_ids=store_ids,
-            timer=timer,
-            remark_inputs=remark_inputs,
-        )
-        del inputs, remark_inputs
+        labels = compute_labels(as_of=as_of, inputs=inputs, store_ids=store_ids, timer=timer)
+        del inputs
         return write_labels(run=run, as_of=as_of, labels=labels, timer=timer, store_ids=store_ids)
     except Exception as exc:  # recorded, never half-applied
         return fail_run(run, exc, timer)
