@@ -250,6 +250,9 @@ APPLE_QUOTA_PER_STORE = {"golden": 3, "red": 1, "yellow": 2, "green": 5, "blosso
 APPLE_QUOTA_UNIT = env.int("APPLE_QUOTA_UNIT", default=1)
 REMARK_SEPARATOR = env.str("REMARK_SEPARATOR", default="-")
 REMARK_MAX_LENGTH = 20  # WeChat keeps at most 20 characters of a remark
+# A first relabel of at least this many fans builds a new labels table and swaps it in
+# (PostgreSQL; segmentation.switch.swap_applies): below it the INSERT costs little.
+RELABEL_SWAP_MIN_ROWS = env.int("RELABEL_SWAP_MIN_ROWS", default=100_000)
 # Campaign do-not-disturb: at most N contacts per fan in a rolling window of D days.
 CAMPAIGN_CONTACT_CAP = env.int("CAMPAIGN_CONTACT_CAP", default=2)
 CAMPAIGN_CONTACT_WINDOW_DAYS = env.int("CAMPAIGN_CONTACT_WINDOW_DAYS", default=30)

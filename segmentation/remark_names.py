@@ -118,19 +118,17 @@ def remark_names(frame: pd.DataFrame) -> pd.DataFrame:
     lifetime = frame["lifetime_sales"].to_numpy()[rows]
     store_names = np.full(len(frame), "", dtype=object)
     personal_names = np.full(len(frame), "", dtype=object)
-    for j, (i, name, referrer) in enumerate(
-        zip(rows, fans["name"].to_numpy(), fans["referrer_name"].to_numpy(), strict=True)
-    ):
-        store_names[i] = tagging_remarks.store_account_remark(
-            abbreviation=abbreviations[j], fan_name=name, first_date=_as_date(first_dates[j])
-        )
-        personal_names[i] = tagging_remarks.personal_account_remark(
-            fan_name=name,
-            apple=apples[j],
-            lifetime_sales=int(lifetime[j]),
-            first_sale=_as_date(first_sales[j]),
-            referrer_name=referrer,
-        )
+    names = fans["name"].to_numpy(dtype=object)
+    store_names[rows] = tagging_remarks.store_account_remarks(
+        abbreviations=abbreviations, fan_names=names, first_dates=first_dates
+    )
+    personal_names[rows] = tagging_remarks.personal_account_remarks(
+        fan_names=names,
+        apples=apples,
+        lifetime_sales=lifetime,
+        first_sales=first_sales,
+        referrer_names=fans["referrer_name"].to_numpy(dtype=object),
+    )
     out = pd.DataFrame(index=frame.index)
     out["remark_key"] = key
     out["remarks_recomputed"] = stale

@@ -14,6 +14,8 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+import numpy as np
+import pandas as pd
 from django.conf import settings
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
@@ -148,6 +150,84 @@ def personal_account_remark(
         return sep.join([name, *tail])
 
     return _fit(fan_name, make)
+
+
+# --- the same for many fans at once (the relabel job: a first run builds 1M of each) ------------
+
+
+def _stripped(values) -> np.ndarray:
+    """`(value or "").strip()` of each value, as an object array."""
+    return np.asarray([(v or "").strip() for v in values], dtype=object)
+
+
+def _lengths(values: np.ndarray) -> np.ndarray:
+    return np.fromiter(map(len, values), dtype=np.int64, count=len(values))
+
+
+def _date_parts(values) -> np.ndarray:
+    """`_date_part` of each datetime64 value ('' where NaT): integer arithmetic, not strftime."""
+    days = np.asarray(values).astype("datetime64[D]")
+    known = ~np.isnat(days)
+    years = days.astype("datetime64[Y]").astype(np.int64) + 1970
+    months = days.astype("datetime64[M]").astype(np.int64) % 12 + 1
+    day = (days - days.astype("datetime64[M]")).astype(np.int64) + 1
+    out = np.full(len(days), "", dtype=object)
+    plain = known & (years >= 1000) & (years <= 9999)
+    out[plain] = (years * 10000 + months * 100 + day)[plain].astype(str).astype(object)
+    odd = np.flatnonzero(known & ~plain)  # strftime's own way with other years
+    out[odd] = [_date_part(value.item()) for value in days[odd]]
+    return out
+
+
+def _fit_many(names: np.ndarray, head: np.ndarray, tail: np.ndarray) -> np.ndarray:
+    """`head + name + tail` per row, the name shortened as `_fit` does: to the longest start
+    that fits, never below one character."""
+    rest = _lengths(head) + _lengths(tail)
+    size = _lengths(names)
+    over = np.flatnonzero((size + rest > _max_length()) & (size > 1))
+    if len(over):
+        names = names.copy()
+        keep = np.maximum(1, _max_length() - rest[over])
+        names[over] = [name[:k] for name, k in zip(names[over], keep.tolist(), strict=True)]
+    return head + names + tail
+
+
+def _joined(parts: np.ndarray, sep: str) -> np.ndarray:
+    """`sep + part` where the part is not empty, else ''."""
+    return np.where(parts != "", sep + parts, "")
+
+
+def store_account_remarks(
+    *, abbreviations: np.ndarray, fan_names: np.ndarray, first_dates: np.ndarray
+) -> np.ndarray:
+    """`store_account_remark` of each row (object arrays; `first_dates` datetime64, NaT for
+    unknown), vectorised: a first run builds a million of them."""
+    sep = _separator()
+    abbreviations = np.asarray(abbreviations, dtype=object)
+    head = np.where(abbreviations != "", abbreviations + sep, "")
+    tail = sep + VIP + _joined(_date_parts(first_dates), sep)
+    return _fit_many(_stripped(fan_names), head.astype(object), tail.astype(object))
+
+
+def personal_account_remarks(
+    *,
+    fan_names: np.ndarray,
+    apples: np.ndarray,
+    lifetime_sales: np.ndarray,
+    first_sales: np.ndarray,
+    referrer_names: np.ndarray,
+) -> np.ndarray:
+    """`personal_account_remark` of each row (`first_sales` datetime64, NaT for none),
+    vectorised."""
+    sep = _separator()
+    apple_zh = pd.Series(np.asarray(apples, dtype=object)).map(APPLE_ZH).fillna("").to_numpy()
+    old = np.asarray(lifetime_sales) >= OLD_FAN_MIN_SALES
+    last = np.where(old, _date_parts(first_sales), _stripped(referrer_names))
+    tail = (_joined(apple_zh.astype(object), sep) + _joined(last.astype(object), sep)).astype(
+        object
+    )
+    head = np.full(len(tail), "", dtype=object)
+    return _fit_many(_stripped(fan_names), head, tail)
 
 
 @dataclass(frozen=True)

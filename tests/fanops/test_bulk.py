@@ -188,3 +188,45 @@ def test_aware_datetimes_are_written_as_the_same_instant(db):
         cursor.execute("SELECT at FROM bulk_at ORDER BY id")
         values = [row[0] for row in cursor.fetchall()]
     assert [str(v)[:19] if v else None for v in values] == ["2026-01-31 15:30:00", None]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="binary COPY is PostgreSQL's")
+@pytest.mark.parametrize("chunk", [2, 100])
+def test_copy_binary_writes_integers_money_dates_booleans_and_text_exactly(db, chunk):
+    cents = np.array([0, 1, -250, 12_345_678_901_234, 99], dtype=np.int64)
+    days = np.array(
+        ["2026-01-31", "NaT", "1999-12-31", "2000-01-01", "0999-05-05"], "datetime64[D]"
+    )
+    names = np.array(['a, "quoted"\nline', "", "\\N", "欧阳粉丝", "x" * 40], dtype=object)
+    codes = pd.Categorical(["red", "", "red", "green", "golden"])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TEMP TABLE bulk_binary (id bigint, n integer, money numeric(16, 2),"
+            " day date, flag boolean, name varchar(64), code varchar(8))"
+        )
+        written = bulk.copy_binary(
+            cursor,
+            "bulk_binary",
+            [
+                ("id", "int8", np.arange(5, dtype=np.int64) + 2**40),
+                ("n", "int4", np.array([0, -1, 7, 2**31 - 1, 3], dtype=np.int32)),
+                ("money", "cents", cents),
+                ("day", "date", days),
+                ("flag", "bool", np.array([True, False, True, False, False])),
+                ("name", "text", names),
+                ("code", "text", codes),
+            ],
+            chunk=chunk,
+        )
+        cursor.execute(
+            "SELECT id, n, money::text, day, flag, name, code FROM bulk_binary ORDER BY id"
+        )
+        rows = cursor.fetchall()
+    assert written == 5
+    assert rows == [
+        (2**40, 0, "0.00", date(2026, 1, 31), True, 'a, "quoted"\nline', "red"),
+        (2**40 + 1, -1, "0.01", None, False, "", ""),
+        (2**40 + 2, 7, "-2.50", date(1999, 12, 31), True, "\\N", "red"),
+        (2**40 + 3, 2**31 - 1, "123456789012.34", date(2000, 1, 1), False, "欧阳粉丝", "green"),
+        (2**40 + 4, 3, "0.99", date(999, 5, 5), False, "x" * 40, "golden"),
+    ]

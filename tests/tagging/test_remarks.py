@@ -2,6 +2,7 @@
 
 from datetime import date
 
+import numpy as np
 from django.test import override_settings
 from django.utils import translation
 from hypothesis import given
@@ -12,7 +13,9 @@ from tagging.remarks import (
     guide_abbreviation,
     parse_remark,
     personal_account_remark,
+    personal_account_remarks,
     store_account_remark,
+    store_account_remarks,
 )
 
 
@@ -256,3 +259,51 @@ def test_abbreviation_is_never_longer_than_the_name_and_never_holds_the_separato
     abbreviation = guide_abbreviation(name)
     assert len(abbreviation) <= len(name.strip())
     assert "-" not in abbreviation
+
+
+def _datetimes(values: list) -> np.ndarray:
+    return np.array([np.datetime64(v, "D") if v else np.datetime64("NaT") for v in values])
+
+
+any_names = st.text(max_size=30)  # untrimmed, long, empty: every case `_fit` handles
+any_dates = st.one_of(st.none(), st.dates(min_value=date(1, 1, 1), max_value=date(9999, 12, 31)))
+
+
+@given(st.lists(st.tuples(abbreviations, any_names, any_dates), max_size=20))
+def test_store_account_remarks_are_the_one_by_one_remarks(rows):
+    built = store_account_remarks(
+        abbreviations=np.array([r[0] for r in rows], dtype=object),
+        fan_names=np.array([r[1] for r in rows], dtype=object),
+        first_dates=_datetimes([r[2] for r in rows]),
+    )
+    expected = [store_account_remark(abbreviation=a, fan_name=n, first_date=d) for a, n, d in rows]
+    assert list(built) == expected
+
+
+@given(
+    st.lists(
+        st.tuples(
+            any_names,
+            st.sampled_from([*sorted(APPLE_ZH), ""]),
+            st.integers(min_value=0, max_value=3),
+            any_dates,
+            any_names,
+        ),
+        max_size=20,
+    )
+)
+def test_personal_account_remarks_are_the_one_by_one_remarks(rows):
+    built = personal_account_remarks(
+        fan_names=np.array([r[0] for r in rows], dtype=object),
+        apples=np.array([r[1] for r in rows], dtype=object),
+        lifetime_sales=np.array([r[2] for r in rows], dtype=np.int64),
+        first_sales=_datetimes([r[3] for r in rows]),
+        referrer_names=np.array([r[4] for r in rows], dtype=object),
+    )
+    expected = [
+        personal_account_remark(
+            fan_name=n, apple=a, lifetime_sales=k, first_sale=d, referrer_name=r
+        )
+        for n, a, k, d, r in rows
+    ]
+    assert list(built) == expected

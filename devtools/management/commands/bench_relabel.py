@@ -11,6 +11,8 @@ generator's), one process per step, times:
   the drift check), each phase by phase;
 and prints each step's peak memory, client CPU time, the load average and the ratio of the
 relabel to the floor. Drops the database unless `--keep` (or `--reuse`: measure a kept one).
+`--reuse --first-run`: the floor and relabel #1 only, on a kept database whose labels, runs and
+label changes are emptied first (a first run again, without the rebuild).
 """
 
 from __future__ import annotations
@@ -28,9 +30,10 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, connections, transaction
 
+from customers.models import CustomerLabels
 from devtools.demo import generate_demo_brand
 from followups.receivers import generation_paused
-from segmentation.models import RelabelRun, StoreLabelling
+from segmentation.models import LabelChange, RelabelRun, StoreLabelling
 from segmentation.selectors import cutoffs, local_day_start
 from segmentation.services import PG_JOB_SETTINGS, relabel
 
@@ -84,6 +87,11 @@ class Command(BaseCommand):
             "--reuse", action="store_true", help="measure on a kept scratch database"
         )
         parser.add_argument(
+            "--first-run",
+            action="store_true",
+            help="with --reuse: empty the labels and runs, then time the floor and relabel #1",
+        )
+        parser.add_argument(
             "--database", default=BENCH_DB, help=f"scratch database (default {BENCH_DB})"
         )
         parser.add_argument(
@@ -129,6 +137,8 @@ class Command(BaseCommand):
             connection.settings_dict["NAME"] = self.database
             if options["reuse"]:  # a database kept by an older version may need migrating
                 call_command("migrate", verbosity=0, skip_checks=True)
+                if options["first_run"]:
+                    self.forget_runs()
             else:
                 self.build(
                     customers=customers,
@@ -141,7 +151,10 @@ class Command(BaseCommand):
             self.stdout.flush()
             env = {**os.environ, "DATABASE_URL": self._bench_url(), "DEBUG": "1"}
             floor = 0.0
-            for step in ("floor", "first", "second", "full"):
+            steps = (
+                ("floor", "first") if options["first_run"] else ("floor", "first", "second", "full")
+            )
+            for step in steps:
                 command = [sys.executable, sys.argv[0], "bench_relabel", "--measure", step]
                 command += ["--today", options["today"].isoformat(), "--floor", str(floor)]
                 result = subprocess.run(
@@ -184,6 +197,20 @@ class Command(BaseCommand):
         self.stdout.write(
             f"data ready in {time.perf_counter() - started:.1f} s (orders table {size})"
         )
+
+    def forget_runs(self) -> None:
+        """Back to before relabel #1: no labels row, run, label change or labelling date (and
+        what hangs off the runs: follow-ups made from them)."""
+        tables = [
+            CustomerLabels._meta.db_table,
+            LabelChange._meta.db_table,
+            StoreLabelling._meta.db_table,
+            RelabelRun._meta.db_table,
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(f"TRUNCATE {', '.join(tables)} CASCADE")
+            cursor.execute(f"VACUUM ANALYZE {CustomerLabels._meta.db_table}")
+        self.stdout.write("emptied the labels, runs and label changes: relabel #1 is a first run")
 
     def _bench_url(self) -> str:
         url = os.environ.get("DATABASE_URL", "")
