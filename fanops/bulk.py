@@ -122,7 +122,7 @@ def copy_rows(
 
 BINARY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags, no header extension
 BINARY_TRAILER = b"\xff\xff"
-_FIXED = {"int8": ">i8", "int4": ">i4", "bool": "u1"}
+_FIXED = {"int8": ">i8", "int4": ">i4", "float8": ">f8", "bool": "u1"}
 _PG_EPOCH_DAYS = 10_957  # 2000-01-01, day 0 of PostgreSQL's binary dates, in Unix days
 
 
@@ -131,8 +131,9 @@ def copy_binary(
 ) -> int:
     """Insert the arrays of `columns` — (name, kind, values) — into `table` with binary
     `COPY … FROM STDIN` (PostgreSQL only): numpy lays out the bytes, so no value is formatted
-    or parsed as text. Kinds: "int8", "int4", "bool" (never NULL), "date" (datetime64, NaT is
-    NULL), "cents" (int64 cents into a numeric of scale 2), "text" (str, never NULL).
+    or parsed as text. Kinds: "int8", "int4", "float8", "bool" (never NULL), "int4 null"
+    (float values, NaN is NULL), "date" (datetime64, NaT is NULL), "cents" (int64 cents into a
+    numeric of scale 2), "text" (str, never NULL).
     Returns the number of rows."""
     count = len(columns[0][2]) if columns else 0
     quoted = ", ".join(_quote(name) for name, _, _ in columns)
@@ -169,6 +170,12 @@ def _binary_rows(columns: list[tuple[str, np.ndarray]]) -> bytes:
             pieces.append(_fixed(record))
         elif kind == "cents":
             pieces.append(_fixed(_numeric_cents(np.asarray(values, dtype=np.int64))))
+        elif kind == "int4 null":
+            numbers = np.asarray(values, dtype="float64")
+            null = np.isnan(numbers)
+            pieces.append(_fixed(np.where(null, -1, 4).astype(">i4")))
+            data = numbers[~null].astype(">i4")
+            pieces.append((data.view(np.uint8), np.where(null, 0, 4)))  # NULLs have no bytes
         elif kind == "date":
             days = np.asarray(values).astype("datetime64[D]")
             null = np.isnat(days)

@@ -26,7 +26,7 @@ from django.conf import settings
 from django.db import connection
 
 from customers.models import Customer, CustomerPrediction, Order
-from fanops.bulk import copy_frame, read_frame
+from fanops.bulk import copy_binary, copy_frame, read_frame
 from fanops.vocabulary import Forecast
 from segmentation.models import LabelChange, PurchaseSummary, RelabelRun
 from segmentation.predictions import BgNbd, FitError, GammaGamma, fit_bgnbd, fit_gamma_gamma
@@ -291,10 +291,10 @@ PREDICTION_COLUMNS = ["customer_id", "p_alive", "expected_purchases_90d", "expec
                       "model_as_of"]  # fmt: skip
 
 
-def write_predictions(*, run: RelabelRun, predictions: pd.DataFrame) -> dict[str, int]:
+def write_predictions(*, run: RelabelRun, predictions: pd.DataFrame) -> None:
     """Replace every prediction row; record each fan's `forecast` move as a LabelChange of
-    `run` (a first forecast is no move). The caller holds the switch transaction. Returns the
-    moves per "from→to"."""
+    `run` (a first forecast is no move; the run's `change_counts` count them). The caller holds
+    the switch transaction."""
     table = CustomerPrediction._meta.db_table
     changes = LabelChange._meta.db_table
     old = read_frame(
@@ -311,14 +311,17 @@ def write_predictions(*, run: RelabelRun, predictions: pd.DataFrame) -> dict[str
         cursor.execute(f"TRUNCATE {table}" if postgres else f"DELETE FROM {table}")
         for index in indexes:
             editor.remove_index(CustomerPrediction, index)
-        copy_frame(
-            cursor,
-            table,
-            predictions,
-            PREDICTION_COLUMNS,
-            force_not_null=("forecast",),
-            date_format="%Y-%m-%d",
-        )
+        if postgres:
+            copy_binary(cursor, table, _binary_columns(predictions))
+        else:
+            copy_frame(
+                cursor,
+                table,
+                predictions,
+                PREDICTION_COLUMNS,
+                force_not_null=("forecast",),
+                date_format="%Y-%m-%d",
+            )
         for index in indexes:
             editor.add_index(CustomerPrediction, index)
     moves = _forecast_moves(old, predictions)
@@ -333,8 +336,30 @@ def write_predictions(*, run: RelabelRun, predictions: pd.DataFrame) -> dict[str
                 ["run_id", "customer_id", "group", "from_code", "to_code"],
                 force_not_null=("from_code", "to_code"),
             )
-    counts = moves.groupby(["from_code", "to_code"]).size() if len(moves) else {}
-    return {f"{a}→{b}": int(n) for (a, b), n in dict(counts).items()}
+
+
+def _binary_columns(predictions: pd.DataFrame) -> list[tuple[str, str, np.ndarray]]:
+    """`copy_binary`'s columns of the prediction rows (money as cents)."""
+
+    def cents(name: str) -> np.ndarray:
+        return np.rint(predictions[name].to_numpy(dtype="float64") * 100).astype("int64")
+
+    return [
+        ("customer_id", "int8", predictions["customer_id"].to_numpy(dtype="int64")),
+        ("p_alive", "float8", predictions["p_alive"].to_numpy()),
+        ("expected_purchases_90d", "float8", predictions["expected_purchases_90d"].to_numpy()),
+        ("expected_purchases_365d", "float8", predictions["expected_purchases_365d"].to_numpy()),
+        ("expected_spend", "cents", cents("expected_spend")),
+        (
+            "cycle_days",
+            "int4 null",
+            predictions["cycle_days"].to_numpy(dtype="float64", na_value=np.nan),
+        ),
+        ("next_purchase_on", "date", predictions["next_purchase_on"].to_numpy()),
+        ("clv_12m", "cents", cents("clv_12m")),
+        ("forecast", "text", predictions["forecast"].to_numpy(dtype=object)),
+        ("model_as_of", "date", predictions["model_as_of"].to_numpy()),
+    ]
 
 
 def _forecast_moves(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
@@ -391,7 +416,7 @@ def predict(*, run: RelabelRun, since: RelabelRun | None, timer) -> dict:
         return record
     record["models"] = models.as_json()
     with timer.phase("predictions"):
-        record["forecast_changes"] = write_predictions(run=run, predictions=predictions)
+        write_predictions(run=run, predictions=predictions)
     return record
 
 

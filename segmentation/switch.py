@@ -163,7 +163,8 @@ def _moved_sql(new: str, labels: str) -> str:
 
 
 def _change_counts(cursor, run: RelabelRun) -> dict[str, dict[str, int]]:
-    """The run's LabelChange rows counted per group, "from→to"."""
+    """The run's LabelChange rows counted per group, "from→to" (with the `forecast` moves the
+    run's forecasts recorded, when it made any)."""
     cursor.execute(
         f'SELECT "group", from_code, to_code, COUNT(*) FROM {LabelChange._meta.db_table} '
         'WHERE run_id = %s GROUP BY "group", from_code, to_code',
@@ -171,7 +172,7 @@ def _change_counts(cursor, run: RelabelRun) -> dict[str, dict[str, int]]:
     )
     counts: dict[str, dict[str, int]] = {str(g): {} for g in CHANGE_GROUPS}
     for group, from_code, to_code, n in cursor.fetchall():
-        counts[group][f"{from_code}→{to_code}"] = n
+        counts.setdefault(group, {})[f"{from_code}→{to_code}"] = n
     return counts
 
 

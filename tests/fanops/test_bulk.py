@@ -230,3 +230,22 @@ def test_copy_binary_writes_integers_money_dates_booleans_and_text_exactly(db, c
         (2**40 + 3, 2**31 - 1, "123456789012.34", date(2000, 1, 1), False, "欧阳粉丝", "green"),
         (2**40 + 4, 3, "0.99", date(999, 5, 5), False, "x" * 40, "golden"),
     ]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="binary COPY is PostgreSQL's")
+def test_copy_binary_writes_floats_and_nullable_integers_exactly(db):
+    floats = np.array([0.0, -1.5, 0.1 + 0.2, 1e300])
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TEMP TABLE bulk_floats (id bigint, f double precision, n integer)")
+        bulk.copy_binary(
+            cursor,
+            "bulk_floats",
+            [
+                ("id", "int8", np.arange(4, dtype=np.int64)),
+                ("f", "float8", floats),
+                ("n", "int4 null", np.array([7.0, np.nan, -3.0, np.nan])),
+            ],
+        )
+        cursor.execute("SELECT f, n FROM bulk_floats ORDER BY id")
+        rows = cursor.fetchall()
+    assert rows == [(0.0, 7), (-1.5, None), (0.1 + 0.2, -3), (1e300, None)]
