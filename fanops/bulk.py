@@ -136,6 +136,8 @@ def copy_binary(
     numeric of scale 2), "text" (str, never NULL).
     Returns the number of rows."""
     count = len(columns[0][2]) if columns else 0
+    if not count:
+        return 0
     quoted = ", ".join(_quote(name) for name, _, _ in columns)
     sql = f"COPY {_quote(table)} ({quoted}) FROM STDIN WITH (FORMAT binary)"
     raw = getattr(cursor, "cursor", cursor)
@@ -147,7 +149,7 @@ def copy_binary(
     # The next chunk is laid out in a thread while the server ingests this one.
     with ThreadPoolExecutor(max_workers=1) as pool:
         starts = list(range(0, count, chunk))
-        pending = pool.submit(stream, starts[0]) if starts else None
+        pending = pool.submit(stream, starts[0])
         for following in [*starts[1:], None]:
             buffer = pending.result()
             if following is not None:

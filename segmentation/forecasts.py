@@ -35,6 +35,8 @@ from segmentation.selectors import cutoffs
 HORIZONS = (90, 365)  # days: the expected purchases stored per fan
 DAY_KEY = 1 << 40  # day × DAY_KEY + cents: MIN() of it is the first day with its sales
 EPOCH = date(1970, 1, 1)
+PG_EPOCH_MICROSECONDS = 946_684_800_000_000  # 2000-01-01 in Unix microseconds
+MICROSECONDS_PER_DAY = 86_400_000_000
 MAX_FORECAST = 10**9  # yuan or purchases: above it a forecast is a degenerate fit's (and overflows)
 
 SUMMARY = PurchaseSummary._meta.db_table
@@ -141,28 +143,60 @@ def summarise(orders: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def _sales_by_day(*, run: RelabelRun, params: dict) -> pd.DataFrame:
+    """(customer_id, local day, cents) of every sale `run` counts. PostgreSQL: the instants as
+    they are stored, by binary COPY, and their local days in pandas (4.6 s for 10M sales, where
+    converting in SQL reads them in 6.4 s); SQLite: by its `fanops_local_day`."""
+    ids = "" if run.order_high_water is None else f" AND o.id <= {int(run.order_high_water)}"
+    where = f"o.kind = 'sale' AND o.paid_at < %(end)s{ids}"
+    if connection.vendor != "postgresql":
+        sql = f"""
+            SELECT o.customer_id, {_day("o.paid_at")} AS day,
+                   CAST(ROUND(o.amount * 100) AS INTEGER) AS cents
+              FROM {ORDERS} o WHERE {where}"""
+        return read_frame(sql, params, ORDER_DAY_COLUMNS)
+    sql = f"""
+        SELECT CAST(o.customer_id AS BIGINT) AS customer_id, o.paid_at AS paid_at,
+               CAST(o.amount * 100 AS BIGINT) AS cents
+          FROM {ORDERS} o WHERE {where}"""
+    frame = read_frame(sql, params, [("customer_id", "int64"), ("paid_at", "int64"),
+                                     ("cents", "int64")])  # fmt: skip
+    # PostgreSQL's binary instants: microseconds since 2000-01-01 UTC.
+    instants = pd.DatetimeIndex(
+        (frame["paid_at"].to_numpy() + PG_EPOCH_MICROSECONDS).astype("datetime64[us]"), tz="UTC"
+    )
+    wall = instants.tz_convert(settings.TIME_ZONE).tz_localize(None).as_unit("us").asi8
+    frame["paid_at"] = wall // MICROSECONDS_PER_DAY
+    return frame.rename(columns={"paid_at": "day"})
+
+
+def _drifted(fresh: pd.DataFrame, old: pd.DataFrame) -> int:
+    """Fans whose stored row differs from the fresh one, or is missing or extra (both frames in
+    id order)."""
+    ids, at_fresh, at_old = np.intersect1d(
+        fresh["customer_id"].to_numpy(), old["customer_id"].to_numpy(), return_indices=True
+    )
+    differs = np.zeros(len(ids), dtype=bool)
+    for name, _ in SUMMARY_COLUMNS[1:]:
+        differs |= fresh[name].to_numpy()[at_fresh] != old[name].to_numpy()[at_old]
+    return int(differs.sum()) + (len(fresh) - len(ids)) + (len(old) - len(ids))
+
+
 def _rebuild(*, run: RelabelRun, params: dict) -> dict:
     """Every buyer's summary from her sales up to `run`'s end and high water; counts the stored
     rows that differed (drift: a write around the order service)."""
-    ids = "" if run.order_high_water is None else f" AND o.id <= {int(run.order_high_water)}"
-    if connection.vendor == "postgresql":
-        cents = "CAST(o.amount * 100 AS BIGINT)"
-    else:
-        cents = "CAST(ROUND(o.amount * 100) AS INTEGER)"
-    sql = f"""
-        SELECT CAST(o.customer_id AS BIGINT) AS customer_id,
-               CAST({_day("o.paid_at")} AS BIGINT) AS day, {cents} AS cents
-          FROM {ORDERS} o
-         WHERE o.kind = 'sale' AND o.paid_at < %(end)s{ids}"""
-    fresh = summarise(read_frame(sql, params, ORDER_DAY_COLUMNS))
+    fresh = summarise(_sales_by_day(run=run, params=params))
     old = read_summary()
-    same = fresh.merge(old, how="inner", on=[name for name, _ in SUMMARY_COLUMNS])
-    gone = ~np.isin(old["customer_id"].to_numpy(), fresh["customer_id"].to_numpy())
-    drift = (len(fresh) - len(same) + int(gone.sum())) if len(old) else 0  # fans, not rows
+    drift = _drifted(fresh, old) if len(old) else 0
     with connection.cursor() as cursor:
         cursor.execute(f"DELETE FROM {SUMMARY}")
-        copy_frame(cursor, SUMMARY, fresh)
-    return {"mode": "full", "fans": len(fresh), "drift": int(drift)}
+        if connection.vendor == "postgresql":
+            kinds = {"sale_days": "int4", "first_day": "int4", "last_day": "int4"}
+            columns = [(name, kinds.get(name, "int8"), fresh[name].to_numpy()) for name in fresh]
+            copy_binary(cursor, SUMMARY, columns)
+        else:
+            copy_frame(cursor, SUMMARY, fresh)
+    return {"mode": "full", "fans": len(fresh), "drift": drift}
 
 
 def update_summary(*, run: RelabelRun, since: RelabelRun | None) -> dict:

@@ -249,3 +249,12 @@ def test_copy_binary_writes_floats_and_nullable_integers_exactly(db):
         cursor.execute("SELECT f, n FROM bulk_floats ORDER BY id")
         rows = cursor.fetchall()
     assert rows == [(0.0, 7), (-1.5, None), (0.1 + 0.2, -3), (1e300, None)]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="binary COPY is PostgreSQL's")
+def test_copy_binary_of_no_rows_writes_nothing(db):
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TEMP TABLE bulk_none (id bigint)")
+        assert bulk.copy_binary(cursor, "bulk_none", [("id", "int8", np.array([], "int64"))]) == 0
+        cursor.execute("SELECT COUNT(*) FROM bulk_none")
+        assert cursor.fetchone() == (0,)
