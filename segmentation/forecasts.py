@@ -1,10 +1,11 @@
 """The nightly purchase forecasts (issue 14, docs/predictions.md), a phase of the relabel job.
 
 1. `update_summary`: every buyer's purchase days (`PurchaseSummary`), moved on by the orders
-   that arrived since the last run (an incremental night: the arrivals' local days, one index
-   probe each for whether the day was already hers), or rebuilt from every order (a full run,
-   which also counts the rows that had drifted). One statement either way, in SQL.
-2. `forecast`: BG/NBD and Gamma-Gamma fitted over every buyer (segmentation.predictions,
+   that arrived since the last run (an incremental night: one SQL statement over the arrivals'
+   local days, one index probe each for whether the day was already hers), or rebuilt from
+   every sale (a full run: one binary read summed in numpy, also counting the rows that had
+   drifted).
+2. `fit` and `score`: BG/NBD and Gamma-Gamma fitted over every buyer (segmentation.predictions,
    started from the last run's parameters), then every buyer's predictions and `forecast`
    code, vectorised.
 3. `write_predictions`: all rows replaced in the relabel's switch transaction; the `forecast`
@@ -28,6 +29,7 @@ from django.db import connection
 from customers.models import Customer, CustomerPrediction, Order
 from fanops.bulk import copy_binary, copy_frame, read_frame
 from fanops.vocabulary import Forecast
+from segmentation.job import Timer
 from segmentation.models import LabelChange, PurchaseSummary, RelabelRun
 from segmentation.predictions import BgNbd, FitError, GammaGamma, fit_bgnbd, fit_gamma_gamma
 from segmentation.selectors import cutoffs
@@ -237,16 +239,6 @@ class Models:
         return {"bgnbd": self.bgnbd.as_dict(), "gamma_gamma": self.gamma_gamma.as_dict()}
 
 
-def _starts(last: dict | None) -> dict:
-    """Yesterday's parameters as today's starting point: the fit then takes a few steps."""
-    if not last or "bgnbd" not in last:
-        return {}
-    return {
-        "bgnbd": tuple(last["bgnbd"][k] for k in ("r", "alpha", "a", "b")),
-        "gamma_gamma": tuple(last["gamma_gamma"][k] for k in ("p", "q", "v")),
-    }
-
-
 def inputs(summary: pd.DataFrame, *, as_of: date) -> dict[str, np.ndarray]:
     """The models' per-fan inputs in days: x, t_x, T and m (yuan; NaN without a repeat day)."""
     today = (as_of - EPOCH).days
@@ -265,18 +257,19 @@ def inputs(summary: pd.DataFrame, *, as_of: date) -> dict[str, np.ndarray]:
 
 
 def fit(summary: pd.DataFrame, *, as_of: date, last: dict | None = None) -> Models:
-    """Both models over every buyer (FitError when either does not converge)."""
+    """Both models over every buyer (FitError when either does not converge), started from
+    `last` (the parameters yesterday's run fitted) when given: the fit then takes a few steps."""
     if len(summary) == 0:
         raise FitError("no buyer to fit the purchase models on")
     v = inputs(summary, as_of=as_of)
-    starts = _starts(last)
-    bgnbd = fit_bgnbd(v["x"], v["t_x"], v["T"], **_start(starts, "bgnbd"))
-    gamma_gamma = fit_gamma_gamma(v["x"], v["m"], **_start(starts, "gamma_gamma"))
-    return Models(bgnbd, gamma_gamma)
-
-
-def _start(starts: dict, model: str) -> dict:
-    return {"start": starts[model]} if model in starts else {}
+    bgnbd, gamma_gamma = {}, {}
+    if last:
+        bgnbd = {"start": tuple(last["bgnbd"][k] for k in ("r", "alpha", "a", "b"))}
+        gamma_gamma = {"start": tuple(last["gamma_gamma"][k] for k in ("p", "q", "v"))}
+    return Models(
+        fit_bgnbd(v["x"], v["t_x"], v["T"], **bgnbd),
+        fit_gamma_gamma(v["x"], v["m"], **gamma_gamma),
+    )
 
 
 def score(summary: pd.DataFrame, *, as_of: date, models: Models) -> pd.DataFrame:
@@ -424,7 +417,7 @@ def summary_base(base: RelabelRun | None, *, full: bool) -> RelabelRun | None:
     return base if "summary" in (base.predictions or {}) else None
 
 
-def predict(*, run: RelabelRun, since: RelabelRun | None, timer) -> dict:
+def predict(*, run: RelabelRun, since: RelabelRun | None, timer: Timer) -> dict:
     """Summary, fit, scores and their rows for brand-wide `run`, inside its switch transaction.
     Returns `RelabelRun.predictions`; a FitError keeps the stored predictions and says why."""
     record: dict = {}
