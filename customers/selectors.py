@@ -14,7 +14,15 @@ from typing import TYPE_CHECKING, Union
 from django.db import connection, models
 from django.db.models import QuerySet
 
-from customers.models import Customer, CustomerLabels, Order, PosToken, Staff, Store
+from customers.models import (
+    Customer,
+    CustomerLabels,
+    CustomerPrediction,
+    Order,
+    PosToken,
+    Staff,
+    Store,
+)
 from customers.phones import mask_phone
 
 if TYPE_CHECKING:
@@ -124,6 +132,15 @@ def pos_token_by_hash(key_hash: str) -> PosToken | None:
     token = PosToken.from_db(connection.alias, token_names, row[: len(token_names)])
     token.store = Store.from_db(connection.alias, store_names, row[len(token_names) :])
     return token
+
+
+def prediction_of(customer: Customer) -> CustomerPrediction | None:
+    """The fan's forecast row (select it along: `prediction`), or None: no sale yet, or no
+    model fitted yet."""
+    try:
+        return customer.prediction
+    except CustomerPrediction.DoesNotExist:
+        return None
 
 
 LIVE_LABEL_FIELDS = ("apple", "rfm_segment", "r_stage", "membership", "live_since")

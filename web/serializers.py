@@ -15,8 +15,9 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from customers.facts import next_birthday
-from customers.models import Customer, CustomerLabels, CustomerPrediction
+from customers.models import Customer, CustomerLabels
 from customers.schemas import BirthdaySchema, Phone
+from customers.selectors import prediction_of
 from customers.services import apple_between_relabels
 from tagging.selectors import tags_by_customer
 
@@ -66,14 +67,6 @@ class PredictionSerializer(serializers.Serializer):
     next_purchase_on = serializers.DateField(allow_null=True)
     clv_12m = serializers.DecimalField(max_digits=14, decimal_places=2)
     model_as_of = serializers.DateField()
-
-
-def prediction_of(customer: Customer) -> CustomerPrediction | None:
-    """The fan's forecast row, or None (no sale yet, or no model fitted yet)."""
-    try:
-        return customer.prediction
-    except ObjectDoesNotExist:
-        return None
 
 
 @extend_schema_field({"type": "string", "nullable": True})

@@ -14,7 +14,13 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from customers.models import Customer, CustomerLabels, CustomerPrediction, Order, Staff, Store
-from customers.selectors import customers_visible_to, mask_name, owns, staff_visible_to
+from customers.selectors import (
+    customers_visible_to,
+    mask_name,
+    owns,
+    prediction_of,
+    staff_visible_to,
+)
 from followups.selectors import contact_history, open_follow_ups_of
 from segmentation.models import LabelChange
 from tagging.models import TagChange, TagGroup
@@ -334,13 +340,6 @@ def _label_changes(customer: Customer, names: dict[str, str]) -> list[LabelChang
     ]
 
 
-def _prediction_of(customer: Customer) -> CustomerPrediction | None:
-    try:
-        return customer.prediction
-    except CustomerPrediction.DoesNotExist:
-        return None
-
-
 def fan_card(*, staff: Staff, customer: Customer) -> FanCard:
     """The card of a fan fetched through `fans_for_card(staff)`: completeness, her orders at every
     store (the guide named at her own store only), label and tag history (a constant number of queries, whatever the history; the chips: `tag_panel`)."""
@@ -353,7 +352,7 @@ def fan_card(*, staff: Staff, customer: Customer) -> FanCard:
         referrer_name = referrer.name if owns(staff, referrer) else mask_name(referrer.name)
     return FanCard(
         labels=_labels_of(customer),
-        prediction=_prediction_of(customer),
+        prediction=prediction_of(customer),
         percent=percent,
         missing=missing,
         birthday=_birthday_text(customer),
